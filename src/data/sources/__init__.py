@@ -1,0 +1,37 @@
+"""Registry of request sources: ``load_requests("counterfact" | "zsre" | "kamel", path, **kw)``."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..requests import RequestSet
+from .counterfact import load_counterfact
+from .kamel import KamelFact, length_controlled_requests, load_kamel, read_kamel_facts
+from .zsre import load_zsre
+
+LOADERS: dict[str, Callable[..., RequestSet]] = {
+    "counterfact": load_counterfact, "zsre": load_zsre, "kamel": load_kamel,
+}
+# Default file (or folder) of each source under the data root.
+DEFAULT_PATHS = {
+    "counterfact": "counterfact/counterfact-edit.json",
+    "zsre": "zsre/zsre_mend_train-1k.json",
+    "kamel": "kamel",
+}
+
+
+def data_root() -> Path:
+    """$KE_DATA_ROOT, else the shared data folder beside the repository (never inside it)."""
+    return Path(os.environ.get("KE_DATA_ROOT") or Path(__file__).resolve().parents[4] / "shared" / "data")
+
+
+def load_requests(source: str, path: str | Path | None = None, **kw) -> RequestSet:
+    if source not in LOADERS:
+        raise ValueError(f"unknown request source {source!r}; known: {sorted(LOADERS)}")
+    return LOADERS[source](path if path is not None else data_root() / DEFAULT_PATHS[source], **kw)
+
+
+__all__ = ["LOADERS", "DEFAULT_PATHS", "data_root", "load_requests", "load_counterfact",
+           "load_zsre", "load_kamel", "read_kamel_facts", "length_controlled_requests", "KamelFact",
+           "RequestSet"]

@@ -1,0 +1,77 @@
+"""The two pretraining objectives, as LightningModules over any family adapter."""
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from src.models.base import ModelAdapter
+
+
+class PretrainObjective(L.LightningModule):
+    """AdamW with linear warm-up and cosine decay; subclasses define the loss."""
+
+    def __init__(self, adapter: ModelAdapter, lr: float = 3e-3, weight_decay: float = 0.01,
+                 warmup_steps: int = 50):
+        super().__init__()
+        self.adapter = adapter
+        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        self.log("pretrain/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.adapter.parameters(), lr=self.lr, weight_decay=self.weight_decay,
+                                betas=(0.9, 0.98))
+        total = max(self.trainer.estimated_stepping_batches, self.warmup_steps + 1)
+
+        def schedule(step: int) -> float:
+            if step < self.warmup_steps:
+                return (step + 1) / self.warmup_steps
+            progress = (step - self.warmup_steps) / (total - self.warmup_steps)
+            return 0.05 + 0.95 * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class ARMObjective(PretrainObjective):
+    """Teacher-forced next-token cross-entropy on the object span."""
+
+    def loss(self, batch):
+        logits = self.adapter.token_logits(batch["input_ids"], batch["attention_mask"])
+        span = batch["span"]
+        return F.cross_entropy(logits[span], batch["input_ids"][span])
+
+
+class MDMObjective(PretrainObjective):
+    """Masked-diffusion loss (LLaDA's SFT form): mask each object token with probability t,
+    t ~ U(eps, 1), cross-entropy on the masked tokens weighted by 1/t.
+
+    Every ratio t is one of the intermediate decoding states, so the model learns to fill
+    partially revealed objects, as its sampler will ask it to.
+    """
+
+    def __init__(self, adapter: ModelAdapter, lr: float = 3e-3, weight_decay: float = 0.01,
+                 warmup_steps: int = 50, eps: float = 1e-3):
+        super().__init__(adapter, lr, weight_decay, warmup_steps)
+        self.eps = eps
+
+    def loss(self, batch):
+        ids, span = batch["input_ids"], batch["span"]
+        t = self.eps + (1 - self.eps) * torch.rand(ids.shape[0], 1, device=ids.device)
+        masked = span & (torch.rand(ids.shape, device=ids.device) < t)
+        # At least one masked token per row, or the row teaches nothing.
+        first = span.float().argmax(dim=1)
+        none = ~masked.any(dim=1)
+        masked[none, first[none]] = True
+        noisy = torch.where(masked, torch.full_like(ids, self.adapter.mask_token_id), ids)
+        logits = self.adapter.token_logits(noisy, batch["attention_mask"])
+        ce = F.cross_entropy(logits[masked], ids[masked], reduction="none")
+        weight = (1.0 / t).expand_as(ids)[masked]
+        return (ce * weight).sum() / span.sum()

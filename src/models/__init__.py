@@ -1,0 +1,46 @@
+"""Model families: one adapter each, picked from a checkpoint folder's ``config.json``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .base import ModelAdapter
+from .dream import DreamAdapter
+from .llada import LLaDAAdapter
+from .llama import LlamaAdapter
+from .qwen import QwenAdapter
+
+FAMILIES: dict[str, type[ModelAdapter]] = {
+    "llama": LlamaAdapter, "qwen": QwenAdapter, "llada": LLaDAAdapter, "dream": DreamAdapter,
+}
+# config.json "model_type" of each family's own checkpoint format.
+MODEL_TYPES = {"llama": "llama", "qwen2": "qwen", "llada": "llada", "Dream": "dream", "dream": "dream"}
+
+
+def family_of(path: str | Path) -> str:
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file}: missing; a checkpoint folder needs its config.json")
+    model_type = json.loads(config_file.read_text()).get("model_type")
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"{config_file}: unknown model_type {model_type!r}; "
+                         f"known: {sorted(MODEL_TYPES)}")
+    return MODEL_TYPES[model_type]
+
+
+def load_model(path: str | Path, dtype: torch.dtype = torch.float32) -> ModelAdapter:
+    """Load any family's checkpoint folder in its own format."""
+    return FAMILIES[family_of(path)].load(path, dtype=dtype).eval()
+
+
+def load_tokenizer(path: str | Path):
+    """The tokenizer saved beside the weights (a Hugging Face tokenizer folder)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+__all__ = ["ModelAdapter", "FAMILIES", "family_of", "load_model", "load_tokenizer",
+           "LlamaAdapter", "QwenAdapter", "LLaDAAdapter", "DreamAdapter"]
