@@ -1,0 +1,92 @@
+"""Results writer: one JSON line per edit, a per-length ``summary.json``, and resumption.
+
+Each rank appends to its own file while the run goes (nothing is lost if it stops); at the
+end rank 0 merges them into ``edits.jsonl``. A rerun into the same log folder skips every
+edit already recorded there, so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from src.evaluation.per_length import PerLengthRate, format_table
+
+MEASURES = ("efficacy", "generalisation", "specificity")
+
+
+def read_records(folder: Path) -> dict[str, dict]:
+    """Every edit recorded in ``folder`` (merged file first, then the per-rank files)."""
+    records: dict[str, dict] = {}
+    for path in [folder / "edits.jsonl", *sorted(folder.glob("edits.rank*.jsonl"))]:
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    records[rec["case_id"]] = rec
+    return records
+
+
+def summarise(records: list[dict]) -> dict:
+    """Per-length means of the three measures over the successful edits, and the counts."""
+    ok = [r for r in records if r["status"] == "ok"]
+    table = {}
+    for measure in MEASURES:
+        metric = PerLengthRate()
+        rows = [r for r in ok if r.get(measure) is not None]
+        if rows:
+            metric.update(torch.tensor([r["target_length"] for r in rows]),
+                          torch.tensor([float(r[measure]) for r in rows]))
+            table[measure] = metric.compute()
+    counts: dict[int, int] = {}
+    for r in ok:
+        counts[r["target_length"]] = counts.get(r["target_length"], 0) + 1
+    return {"per_length": table, "counts": counts, "edits": len(records), "ok": len(ok),
+            "failed": len(records) - len(ok)}
+
+
+class ResultsWriter(L.Callback):
+    """Writes ``edits.jsonl`` and ``summary.json`` into the run's log folder."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.folder = Path(trainer.log_dir or trainer.default_root_dir)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.done = read_records(self.folder)
+        trainer.datamodule.skip_ids = set(self.done)
+        self.own = self.folder / f"edits.rank{trainer.global_rank}.jsonl"
+
+    def _append(self, records: list[dict]) -> None:
+        with self.own.open("a") as f:
+            for rec in records:
+                f.write(json.dumps(rec) + "\n")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.global_rank == 0:
+            failed = [{"case_id": cid, "request": req, "status": "failed", "reason": reason,
+                       "method": type(pl_module).__name__, "family": pl_module.adapter.family}
+                      for cid, reason, req in trainer.datamodule.rejected if cid not in self.done]
+            self._append(failed)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if outputs and outputs.get("outcomes"):
+            self._append(outputs["outcomes"])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        trainer.strategy.barrier()
+        if trainer.global_rank != 0:
+            return
+        records = read_records(self.folder)
+        with (self.folder / "edits.jsonl").open("w") as f:
+            for rec in records.values():
+                f.write(json.dumps(rec) + "\n")
+        for path in self.folder.glob("edits.rank*.jsonl"):
+            path.unlink()
+        summary = summarise(list(records.values()))
+        summary["method"] = type(pl_module).__name__
+        summary["family"] = pl_module.adapter.family
+        summary["layers"] = pl_module.layers
+        (self.folder / "summary.json").write_text(json.dumps(summary, indent=2))
+        print(format_table(summary["per_length"], summary["counts"]))
+        print(f"{summary['ok']} edits measured, {summary['failed']} failed; results in {self.folder}")

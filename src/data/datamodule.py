@@ -1,0 +1,170 @@
+"""The edit DataModule: requests become groups of edits, and each group becomes ``steps``
+batches, one per optimisation step, each carrying the masking schedule sampled for that step.
+
+Sharding is by whole groups, round robin over ranks, with no padding: every edit runs
+exactly once across a DDP run. Random choices are seeded per (seed, case, step), so an edit
+sees the same states whatever group or rank it lands in.
+"""
+from __future__ import annotations
+
+import random
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import lightning as L
+from torch.utils.data import DataLoader, IterableDataset
+
+from src.data.corpus import load_texts
+from src.data.requests import EditRequest, InvalidRequest
+from src.data.schedules import ScheduleName, revealed_masks
+from src.editing.cases import EditCase, build_case
+
+
+class _Steps(IterableDataset):
+    def __init__(self, groups: list[list[EditCase]], first_id: list[int], steps: int, schedule: ScheduleName,
+                 samples: int, seed: int, orders: dict[str, list[int]], is_mdm: bool):
+        self.groups, self.first_id, self.steps = groups, first_id, steps
+        self.schedule, self.samples, self.seed, self.orders, self.is_mdm = schedule, samples, seed, orders, is_mdm
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for gid, cases in zip(self.first_id, self.groups):
+            for step in range(self.steps):
+                yield {"batch_id": gid, "step": step, "final": step == self.steps - 1, "cases": cases,
+                       "revealed": [self._revealed(c, step) for c in cases]}
+
+    def __len__(self) -> int:
+        return len(self.groups) * self.steps
+
+    def _revealed(self, case: EditCase, step: int) -> list[list[bool] | None]:
+        if not self.is_mdm:
+            return [None]  # ARMs are teacher-forced: there is no intermediate state
+        rng = random.Random(zlib.crc32(f"{self.seed}/{case.request.case_id}/{step}".encode()))
+        return revealed_masks(self.schedule, case.length, step, rng, self.samples,
+                              self.orders.get(case.request.case_id))
+
+
+class EditDataModule(L.LightningDataModule):
+    """Edit requests, their grouping into batches and the MDM masking schedules."""
+
+    def __init__(self, source: str = "factworld", path: str | None = None, target_lengths: list[int] | None = None,
+                 per_length: int | None = 100, limit: int | None = None, n_neighbors: int = 5,
+                 batch_size: int = 16, steps: int = 25, schedule: ScheduleName = "none",
+                 samples_per_step: int = 1, n_prefixes: int = 0, prefix_words: int = 5,
+                 max_target_tokens: int = 16, corpus: str = "factworld", seed: int = 0):
+        """
+        Args:
+            source: ``factworld`` (the world the model was trained on), ``counterfact``,
+                ``zsre`` or ``kamel``.
+            path: data file or folder of a real source (default: under $KE_DATA_ROOT).
+            target_lengths: keep only requests whose new object has these token lengths.
+            per_length: at most this many requests per target length (length-controlled sources).
+            limit: at most this many requests in all.
+            n_neighbors: other subjects of the relation measured for specificity.
+            batch_size: independent edits optimised together in one forward pass.
+            steps: optimisation steps per edit.
+            schedule: MDM masking schedule: none (naive), study, uniform or sampler (corrected).
+            samples_per_step: intermediate states sampled per edit and step.
+            n_prefixes: context prefixes the keys and the loss are averaged over (plus the bare prompt).
+            prefix_words: words per context prefix (taken from the corpus).
+            max_target_tokens: targets longer than this are recorded as failed.
+            corpus: text for context prefixes and key statistics: ``factworld``, ``wikitext`` or a text file.
+            seed: seeds request selection, prefixes and schedules.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.cases: list[EditCase] = []
+        self.rejected: list[tuple[str, str, dict | None]] = []
+        self.skip_ids: set[str] = set()
+        self.orders: dict[str, list[int]] = {}
+        self._texts: dict[tuple[str, int], list[str]] = {}
+
+    # ------------------------------------------------------------------ requests
+    def setup(self, stage: str) -> None:
+        if self.cases or self.rejected:
+            return
+        module = self.trainer.lightning_module
+        tokenizer, adapter = module.tokenizer, module.adapter
+        requests = self._requests(module.model_dir, tokenizer)
+        prefixes = self._prefixes()
+        for req in requests:
+            try:
+                self.cases.append(build_case(req, tokenizer, prefixes, self.hparams.max_target_tokens))
+            except InvalidRequest as err:
+                self.rejected.append((req.case_id, err.reason, req.to_dict()))
+        self.orders = self._sampler_orders(adapter) if self.hparams.schedule == "sampler" else {}
+
+    def _requests(self, model_dir: str, tokenizer) -> list[EditRequest]:
+        from src.data.sources import load_requests
+        from src.data.sources.kamel import length_controlled_requests
+        from src.factworld.tokens import encode_target
+        from src.factworld.world import World
+
+        hp = self.hparams
+        encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
+        if hp.source == "factworld":
+            world_file = Path(hp.path) if hp.path else Path(model_dir).parent / "world.json"
+            if not world_file.is_file():
+                raise FileNotFoundError(f"data.path: no fact world at {world_file}")
+            world = World.from_json(world_file)
+            templates = {r.name: r.templates for r in world.relations}
+            found = length_controlled_requests(world.facts, templates, encode, target_lengths=hp.target_lengths,
+                                               per_length=hp.per_length, n_neighbors=hp.n_neighbors,
+                                               seed=hp.seed, source=str(world_file))
+        else:
+            kw: dict[str, Any] = {}
+            if hp.source == "kamel":
+                from src.factworld.kamel import KAMEL_RELATIONS
+
+                kw = dict(templates=KAMEL_RELATIONS, encode=encode, target_lengths=hp.target_lengths,
+                          per_length=hp.per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
+            found = load_requests(hp.source, hp.path, **kw)
+        self.rejected += [(cid, reason, None) for cid, reason in found.rejected]
+        requests = found.requests
+        if hp.target_lengths and hp.source != "factworld" and hp.source != "kamel":
+            requests = [r for r in requests if len(encode(r.target_new)) in hp.target_lengths]
+        return requests[: hp.limit] if hp.limit else requests
+
+    # ------------------------------------------------------------------ text
+    def texts(self, source: str, n: int) -> list[str]:
+        key = (source, n)
+        if key not in self._texts:
+            world = None
+            if source == "factworld":
+                from src.factworld.world import World
+
+                world = World.from_json(Path(self.trainer.lightning_module.model_dir).parent / "world.json")
+            self._texts[key] = load_texts(source, n, world=world, seed=self.hparams.seed)
+        return self._texts[key]
+
+    def corpus_ids(self, source: str, n: int, tokenizer) -> list[list[int]]:
+        """Token ids of ``n`` texts of ``source`` ("corpus" = this module's corpus), for key statistics."""
+        source = self.hparams.corpus if source == "corpus" else source
+        return [tokenizer(t, truncation=True, max_length=64)["input_ids"] for t in self.texts(source, n)]
+
+    def _prefixes(self) -> list[str]:
+        if not self.hparams.n_prefixes:
+            return []
+        words = " ".join(self.texts(self.hparams.corpus, 200)).split()
+        rng = random.Random(self.hparams.seed)
+        size = self.hparams.prefix_words
+        starts = [rng.randrange(max(1, len(words) - size)) for _ in range(self.hparams.n_prefixes)]
+        return [" ".join(words[s:s + size]) for s in starts]
+
+    def _sampler_orders(self, adapter) -> dict[str, list[int]]:
+        from src.evaluation.probability import unmasking_order
+
+        orders = unmasking_order(adapter, [c.prompt.ids for c in self.cases], [c.target_ids for c in self.cases])
+        return {c.request.case_id: o for c, o in zip(self.cases, orders)}
+
+    # ------------------------------------------------------------------ batches
+    def train_dataloader(self) -> DataLoader:
+        todo = [c for c in self.cases if c.request.case_id not in self.skip_ids]
+        size = self.hparams.batch_size
+        groups = [todo[i:i + size] for i in range(0, len(todo), size)]
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        mine = list(range(rank, len(groups), world))
+        dataset = _Steps([groups[g] for g in mine], mine, self.hparams.steps, self.hparams.schedule,
+                         self.hparams.samples_per_step, self.hparams.seed, self.orders,
+                         self.trainer.lightning_module.adapter.kind == "mdm")
+        return DataLoader(dataset, batch_size=None, collate_fn=lambda b: b)

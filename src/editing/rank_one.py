@@ -1,0 +1,31 @@
+"""Closed-form weight updates that make a linear map send key k to a new value.
+
+One formula serves ROME and MEMIT. For an edit with key k, residual r (the change wanted
+in the output for k) and regulariser lambda, the minimum-disturbance update is
+
+    Delta W = r (C^-1 k)^T / (lambda + k^T C^-1 k)
+
+ROME is lambda = 0 with r = v* - W k* (so W' k* = v* exactly); MEMIT's per-layer update
+R K^T (lambda C + K K^T)^-1 for a single key reduces to the same expression by
+Sherman-Morrison. The update is returned as factors (U = r, V = C^-1 k / denominator) for
+``LowRankPatch``; computed in float64 because C is badly conditioned on small corpora.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def whiten(keys: torch.Tensor, second_moment: torch.Tensor | None) -> torch.Tensor:
+    """C^-1 k for each row of ``keys`` [E, d_in]; identity when C is turned off."""
+    keys = keys.double()
+    if second_moment is None:
+        return keys
+    return torch.linalg.solve(second_moment.double(), keys.T).T
+
+
+def rank_one_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | None,
+                     lam: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors U [E, d_out, 1], V [E, d_in, 1] of one independent update per edit."""
+    u = whiten(keys, second_moment)
+    denom = lam + (u * keys.double()).sum(-1, keepdim=True)
+    return residuals.double()[:, :, None].float(), (u / denom)[:, :, None].float()

@@ -1,0 +1,56 @@
+"""Second moment C = E[k k^T] of the keys entering an edit site, computed once and cached.
+
+ROME and MEMIT whiten the update by C^-1 so that it disturbs other keys as little as
+possible. The cache key names the model folder, the layer, the text source and the sample
+count, so a different corpus never silently reuses another's statistics.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from src.models.base import ModelAdapter
+from src.models.padding import left_pad
+
+
+def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int) -> Path:
+    model_key = hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:12]
+    safe_source = "".join(c if c.isalnum() else "_" for c in source)[-40:]
+    return cache_dir / "stats" / model_key / f"layer{layer}_{safe_source}_{n}.pt"
+
+
+@torch.no_grad()
+def key_second_moment(adapter: ModelAdapter, layer: int, texts: list[list[int]],
+                      batch_size: int = 64) -> torch.Tensor:
+    """Mean of k k^T over every non-pad token of ``texts`` (token id lists), in float64."""
+    module = adapter.edit_module(layer)
+    d = module.in_features
+    total, count = torch.zeros(d, d, dtype=torch.float64), 0
+    keys: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, i, o: keys.append(i[0].detach()))
+    try:
+        for start in tqdm(range(0, len(texts), batch_size), desc=f"key statistics, layer {layer}",
+                          leave=False):
+            ids, mask = left_pad(texts[start:start + batch_size], adapter.pad_token_id)
+            keys.clear()
+            adapter(ids, mask)
+            k = keys[0][mask.bool()].double()
+            total += k.T @ k
+            count += k.shape[0]
+    finally:
+        handle.remove()
+    return total / max(count, 1)
+
+
+def cached_second_moment(adapter: ModelAdapter, model_dir: str, layer: int, source: str,
+                         texts: list[list[int]], cache_dir: Path) -> torch.Tensor:
+    path = _cache_file(cache_dir, model_dir, layer, source, len(texts))
+    if path.is_file():
+        return torch.load(path)
+    moment = key_second_moment(adapter, layer, texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(moment, path)
+    return moment

@@ -1,0 +1,48 @@
+"""Multi-token efficacy, the study's measure: does the model's own decoder, asked for exactly N
+tokens after the prompt, produce the N-token object?"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any, Sequence
+
+import torch
+
+from src.models.base import ModelAdapter
+from src.models.decoding import generate
+from src.models.padding import left_pad
+
+from .probability import model_device
+
+# Fixed options, or options as a function of the object length N (e.g. steps=N).
+DecoderKwargs = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
+
+
+@torch.no_grad()
+def exact_match(adapter: ModelAdapter, prompt_ids_list: Sequence[Sequence[int]],
+                object_ids_list: Sequence[Sequence[int]], decoder_kwargs: DecoderKwargs | None = None,
+                batch_size: int = 64) -> tuple[list[bool], list[list[int]]]:
+    """(hit per pair, generated tokens per pair), in input order.
+
+    Pairs are grouped by object length N (one ``gen_length`` per batch) and decoded in batches
+    of at most ``batch_size``; ``generate`` defaults MDM steps to N.
+    """
+    if len(prompt_ids_list) != len(object_ids_list):
+        raise ValueError(f"{len(prompt_ids_list)} prompts but {len(object_ids_list)} objects")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for index, obj in enumerate(object_ids_list):
+        by_length[len(obj)].append(index)
+    generated: list[list[int]] = [[] for _ in object_ids_list]
+    device = model_device(adapter)
+    for length, indices in sorted(by_length.items()):
+        kwargs = decoder_kwargs(length) if callable(decoder_kwargs) else decoder_kwargs or {}
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            ids, mask = left_pad([prompt_ids_list[i] for i in chunk], adapter.pad_token_id, device)
+            tokens = generate(adapter, ids, mask, length, **kwargs).tokens.tolist()
+            for index, row in zip(chunk, tokens):
+                generated[index] = row
+    hits = [row == list(obj) for row, obj in zip(generated, object_ids_list)]
+    return hits, generated
