@@ -37,10 +37,8 @@ class EfficacyPerLength(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         # compute() all-reduces the states; every rank must call it.
         self.table = {m: metric.compute() for m, metric in self.metrics.items()}
-        metric = self.metrics["efficacy"]
-        metric.sync()
-        self.counts = metric.counts()
-        metric.unsync()
+        with self.metrics["efficacy"].sync_context():
+            self.counts = self.metrics["efficacy"].counts()
         if trainer.global_rank != 0:
             return
         writer = getattr(trainer.logger, "experiment", None) if trainer.logger else None

@@ -102,7 +102,8 @@ def main(cfg: TraceConfig) -> dict:
     folder = model_folder(cfg.model_path)
     adapter, tokenizer = load_model(folder).to(cfg.device), load_tokenizer(folder)
     world = find_world(folder, cfg.world_path)
-    noise = cfg.noise or noise_scale(adapter, [encode_target(tokenizer, s) for s in world.subjects])
+    if (noise := cfg.noise) is None:
+        noise = noise_scale(adapter, [encode_target(tokenizer, s) for s in world.subjects])
     facts = random.Random(cfg.seed).sample(world.facts, min(cfg.n_facts, len(world.facts)))
     out = Path(cfg.out_dir)
     writer = SummaryWriter(str(out / "tensorboard"))

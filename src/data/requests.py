@@ -63,7 +63,7 @@ def validate(req: EditRequest) -> EditRequest:
         return InvalidRequest(reason, case_id=req.case_id)
 
     if (n := req.prompt.count("{}")) != 1:
-        raise fail(f"prompt {req.prompt!r} must contain exactly one '{{}}', found {n}")
+        raise fail(f"subject placeholder: prompt {req.prompt!r} must contain exactly one '{{}}', found {n}")
     if not req.subject:
         raise fail("subject is empty")
     if not req.target_new:

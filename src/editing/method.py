@@ -226,7 +226,7 @@ class EditMethod(L.LightningModule):
 
         active = ~group["stopped"]
         for e in range(n):
-            group["trace"][e].append(float(loss[e]) if active[e] else group["trace"][e][-1])
+            group["trace"][e].append(float(loss[e].detach()) if active[e] else group["trace"][e][-1])
         opt = self.optimizers()
         opt.zero_grad()
         sync_off = getattr(self.trainer.strategy, "block_backward_sync", nullcontext)

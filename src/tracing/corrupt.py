@@ -59,7 +59,7 @@ def corrupt_subject(adapter: ModelAdapter, span: tuple[int, int], noise: torch.T
 
 @contextmanager
 def record_states(adapter: ModelAdapter, template: str) -> Iterator[list[torch.Tensor]]:
-    """Within the block, the yielded list holds each layer's ``template`` module output [L, d] of row 0."""
+    """Within the block, the yielded list holds each layer's ``template`` module output [tokens, d] of row 0."""
     states: list[torch.Tensor] = [torch.empty(0)] * adapter.num_layers
     with ExitStack() as stack:
         for layer in range(adapter.num_layers):

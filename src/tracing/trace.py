@@ -97,7 +97,8 @@ def trace_fact(adapter: ModelAdapter, prompt_ids: list[int], subject_span: tuple
     with torch.no_grad():
         with record_states(adapter, template) as clean:
             clean_logits = adapter.token_logits(row)[0, read]
-        noise_t = noise_samples(samples, subject_span[1] - subject_span[0], adapter.hidden_size, noise, seed)
+        span_len = subject_span[1] - subject_span[0]
+        noise_t = noise_samples(samples, span_len, adapter.hidden_size, noise, seed).to(device)
         cells = [(layer, t) for layer in range(adapter.num_layers) for t in range(n_tokens)]
         per_pass = max(1, batch_size // samples) if batched else 1
         scores = []

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from ..requests import RequestSet
 from .counterfact import load_counterfact
+from .native import load_native
 from .kamel import KamelFact, length_controlled_requests, load_kamel, read_kamel_facts
 from .zsre import load_zsre
 
 LOADERS: dict[str, Callable[..., RequestSet]] = {
-    "counterfact": load_counterfact, "zsre": load_zsre, "kamel": load_kamel,
+    "counterfact": load_counterfact, "zsre": load_zsre, "kamel": load_kamel, "requests": load_native,
 }
 # Default file (or folder) of each source under the data root.
 DEFAULT_PATHS = {

@@ -1,0 +1,51 @@
+"""Edits per second for batches of 1, 16 and 64 independent edits, side by side in one run.
+
+    python -m bench.edit_throughput --config llama_rome.yaml --edits 64
+
+Every batch size edits the same requests; the table also gives mean efficacy per batch size
+so that the speed-up is read at equal efficacy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from src.fit import main as fit
+
+
+def run(config: str, batch: int, edits: int, folder: Path, extra: list[str]) -> tuple[float, float]:
+    start = time.perf_counter()
+    fit(["--config", config, "--data.batch_size", str(batch), "--data.limit", str(edits),
+         "--model.init_args.max_batch", str(max(batch, 1)),
+         "--trainer.logger.init_args.save_dir", str(folder), "--trainer.logger.init_args.name", f"b{batch}",
+         "--trainer.enable_progress_bar", "false", *extra])
+    seconds = time.perf_counter() - start
+    recs = [json.loads(line) for line in (folder / f"b{batch}" / "edits.jsonl").read_text().splitlines()]
+    ok = [r for r in recs if r["status"] == "ok"]
+    return seconds, sum(r["efficacy"] for r in ok) / max(len(ok), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="llama_rome.yaml")
+    parser.add_argument("--edits", type=int, default=64, help="requests edited at every batch size")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
+    args, extra = parser.parse_known_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # Warm-up: trains/loads the models and caches the key statistics outside the timings.
+        run(args.config, 1, 1, Path(tmp) / "warmup", extra)
+        for batch in args.batches:
+            seconds, efficacy = run(args.config, batch, args.edits, Path(tmp), extra)
+            rows.append((batch, seconds, args.edits / seconds, efficacy))
+    base = rows[0][2]
+    print(f"\n{'batch':>5} {'seconds':>8} {'edits/s':>8} {'speed-up':>8} {'efficacy':>8}")
+    for batch, seconds, rate, efficacy in rows:
+        print(f"{batch:>5} {seconds:>8.1f} {rate:>8.2f} {rate / base:>7.1f}x {efficacy:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The cache of trained fact-world models: train once, reuse everywhere.
+
+Cache folder: ``$MDM_EDIT_CACHE`` if set, else ``<cwd>/.cache/mdm-edit``. One spec lives in
+``<cache>/factworld/<spec hash>/``: ``spec.json``, ``world.json``, ``tokenizer/``, one folder per
+family in that family's own checkpoint format (with the tokenizer files beside the weights, so
+``load_model(folder)`` and ``load_tokenizer(folder)`` both work), ``logs/`` (TensorBoard),
+``timings.json`` (training seconds) and ``recall.json`` (written by ``python -m src.pretrain``).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+from src.models import ModelAdapter, load_model, load_tokenizer
+
+from .families import FAMILY_ORDER, dream_from_qwen, new_model
+from .spec import DEFAULT_CONFIG, FactWorldSpec, load_spec
+from .tokenizer import train_tokenizer
+from .tokens import encode_sentences
+from .train import train_model
+from .world import World, generate_world
+
+PREFIX = "factworld:"
+
+
+@dataclass
+class FactWorldAssets:
+    """Paths of one spec's cached world, tokenizer and trained models."""
+
+    root: Path
+    world_path: Path
+    tokenizer_path: Path
+    model_paths: dict[str, Path]
+
+    def world(self) -> World:
+        return World.from_json(self.world_path)
+
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return load_tokenizer(self.tokenizer_path)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MDM_EDIT_CACHE") or Path.cwd() / ".cache" / "mdm-edit")
+
+
+def spec_dir(spec: FactWorldSpec) -> Path:
+    return cache_root() / "factworld" / spec.spec_hash()
+
+
+def _publish(build, target: Path) -> None:
+    """Run ``build(tmp_folder)`` and rename the result to ``target``: an interrupted build leaves
+    only a ``.tmp-*`` folder, never a half-written ``target`` that looks cached."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    try:
+        build(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; left over after a failure
+
+
+def _merge_json(path: Path, update: dict) -> None:
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**data, **update}, indent=2) + "\n")
+
+
+def _world_files(spec: FactWorldSpec, folder: Path) -> None:
+    world = generate_world(spec.world)
+    (folder / "spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
+    world.to_json(folder / "world.json")
+    train_tokenizer(world.corpus_text(), spec.vocab_size).save_pretrained(str(folder / "tokenizer"))
+
+
+def ensure_world(spec: FactWorldSpec) -> FactWorldAssets:
+    """The spec's folder with its world and tokenizer (built if missing); models may be absent."""
+    root = spec_dir(spec)
+    if not root.is_dir():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        _publish(lambda tmp: _world_files(spec, tmp), root)
+    return FactWorldAssets(root, root / "world.json", root / "tokenizer",
+                           {f: root / f for f in FAMILY_ORDER if (root / f / "config.json").is_file()})
+
+
+def initial_model(family: str, spec: FactWorldSpec, assets: FactWorldAssets,
+                  tokenizer: PreTrainedTokenizerBase) -> ModelAdapter:
+    """The model a family's training starts from: random weights, or for dream the cached qwen."""
+    if family == "dream":
+        return dream_from_qwen(load_model(assets.model_paths["qwen"]).train(), tokenizer)
+    return new_model(family, tokenizer, spec.hidden_size, spec.num_layers, spec.num_heads, spec.mlp_size)
+
+
+def _epochs(family: str, spec: FactWorldSpec) -> int:
+    return {"llama": spec.arm_epochs, "qwen": spec.arm_epochs,
+            "llada": spec.mdm_epochs, "dream": spec.dream_epochs}[family]
+
+
+def ensure_models(spec: FactWorldSpec, families: list[str] | None = None) -> FactWorldAssets:
+    """Train the requested families (default: all four) that the cache lacks; dream brings qwen."""
+    wanted = set(families or FAMILY_ORDER)
+    if unknown := wanted - set(FAMILY_ORDER):
+        raise ValueError(f"unknown families {sorted(unknown)}; choose from {list(FAMILY_ORDER)}")
+    if "dream" in wanted:
+        wanted.add("qwen")
+    spec_dir(spec).parent.mkdir(parents=True, exist_ok=True)
+    # One builder at a time (DDP ranks, parallel jobs): the others wait, then find it cached.
+    with open(spec_dir(spec).with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assets = ensure_world(spec)
+        _train_missing(spec, assets, [f for f in FAMILY_ORDER if f in wanted and f not in assets.model_paths])
+    return assets
+
+
+def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[str]) -> None:
+    if not missing:
+        return
+    world, tokenizer = assets.world(), assets.tokenizer()
+    pairs = encode_sentences(world, tokenizer)
+    for family in missing:
+        adapter = initial_model(family, spec, assets, tokenizer)
+        seconds = train_model(adapter, pairs, tokenizer, _epochs(family, spec), spec.lr, spec.batch_size,
+                              spec.eos_prob, spec.seed, assets.root / "logs", family)
+
+        def write(tmp: Path) -> None:
+            adapter.save(tmp)
+            tokenizer.save_pretrained(str(tmp))
+
+        _publish(write, assets.root / family)
+        _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})
+        assets.model_paths[family] = assets.root / family
+
+
+def resolve_model_path(value: str) -> Path:
+    """A checkpoint folder: ``factworld:<family>`` (default config) or ``factworld:<family>@<config>``
+    names a cached fact-world model (trained if missing); anything else is a filesystem path."""
+    if value.startswith(PREFIX):
+        family, _, config = value[len(PREFIX):].partition("@")
+        return ensure_models(load_spec(config or DEFAULT_CONFIG), [family]).model_paths[family]
+    path = Path(value)
+    if not path.exists():
+        raise FileNotFoundError(f"model path {value!r} does not exist (or use factworld:<family>[@<config>])")
+    return path

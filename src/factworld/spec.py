@@ -1,0 +1,83 @@
+"""What the fact world's four models are built from (world, tokenizer, shape, budget) and its configs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jsonargparse import ArgumentParser, set_parsing_settings
+
+from .world import WorldConfig
+
+CONFIG_DIRS = (Path(__file__).resolve().parents[2] / "configs" / "pretrain",
+               Path(__file__).resolve().parents[2] / "configs")
+DEFAULT_CONFIG = "factworld.yaml"
+
+
+@dataclass
+class FactWorldSpec:
+    """Everything the cached world, tokenizer and four models depend on (and nothing else)."""
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    """The generated fact world."""
+    vocab_size: int = 256
+    """Most tokens the world's BPE tokenizer may have (special tokens included)."""
+    hidden_size: int = 128
+    """Model width, the same for all four families."""
+    num_layers: int = 4
+    """Transformer layers (subject-position edits want 4 to 8)."""
+    num_heads: int = 4
+    """Attention heads (no grouped-query attention: key/value heads = heads)."""
+    mlp_size: int = 512
+    """Hidden size of the gated MLP (the edit matrix's input dimension)."""
+    arm_epochs: int = 25
+    """Passes over every sentence for llama and qwen (next-token loss)."""
+    mdm_epochs: int = 50
+    """Passes for llada from scratch (masked diffusion loss); MDMs need about twice the ARM's."""
+    dream_epochs: int = 50
+    """Masked-diffusion passes for dream, on top of the qwen model it starts from."""
+    lr: float = 3e-3
+    """Peak AdamW learning rate (linear warm-up, cosine decay)."""
+    batch_size: int = 128
+    """Sentences per optimiser step."""
+    eos_prob: float = 0.5
+    """Share of training sentences whose object is followed by EOS."""
+    seed: int = 0
+    """Seed of the initial weights and the batch order (the world has its own seed)."""
+
+    def spec_hash(self) -> str:
+        """Short stable hash naming the cache folder: equal specs share one."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def spec_parser(**kwargs) -> ArgumentParser:
+    """A parser whose root arguments are the spec's fields (field docstrings become the help)."""
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    parser = ArgumentParser(**kwargs)
+    parser.add_class_arguments(FactWorldSpec, None, as_group=False)
+    return parser
+
+
+def spec_from(parser: ArgumentParser, cfg) -> FactWorldSpec:
+    """The spec held in a namespace parsed by (an extension of) ``spec_parser``."""
+    init = parser.instantiate_classes(cfg)
+    return FactWorldSpec(**{name: init[name] for name in FactWorldSpec.__dataclass_fields__})
+
+
+def config_path(name: str) -> Path:
+    """A config file: ``name`` as a path, else a bare name looked up in configs/pretrain/, then configs/
+    (".yaml" may be left out)."""
+    names = [name] if name.endswith((".yaml", ".yml")) else [name, name + ".yaml"]
+    candidates = [Path(n) for n in names] + [d / n for d in CONFIG_DIRS for n in names]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"config {name!r} not found (looked at {', '.join(map(str, candidates))})")
+
+
+def load_spec(name: str = DEFAULT_CONFIG) -> FactWorldSpec:
+    """The spec a config file describes (fields it leaves out keep their defaults)."""
+    parser = spec_parser()
+    return spec_from(parser, parser.parse_path(str(config_path(name))))

@@ -1,0 +1,117 @@
+"""The fact world's four models: trained once into the cache, in their own formats, recalling facts.
+
+Uses the session's ``tiny_cache`` (tests/conftest.py): the tiny config's four models, trained
+in seconds into a temporary MDM_EDIT_CACHE.
+"""
+import json
+
+import pytest
+import torch
+
+from src.factworld import build
+from src.factworld.build import ensure_models, initial_model, resolve_model_path, spec_dir
+from src.factworld.recall import measure_recall
+from src.factworld.spec import FactWorldSpec, load_spec
+from src.factworld.tokens import encode_prompt, encode_target
+from src.models import (DreamAdapter, LLaDAAdapter, LlamaAdapter, QwenAdapter, load_model,
+                        load_tokenizer)
+from src.pretrain import main
+
+FAMILIES = {"llama": (LlamaAdapter, "llama"), "qwen": (QwenAdapter, "qwen2"),
+            "llada": (LLaDAAdapter, "llada"), "dream": (DreamAdapter, "Dream")}
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("a cached model was trained again")
+
+
+def test_spec_hash_is_stable_and_covers_every_field():
+    assert FactWorldSpec().spec_hash() == FactWorldSpec().spec_hash()
+    assert FactWorldSpec(lr=1e-3).spec_hash() != FactWorldSpec().spec_hash()
+    assert load_spec("tiny").spec_hash() != FactWorldSpec().spec_hash()
+
+
+def test_cache_layout(tiny_cache):
+    root = tiny_cache.root
+    assert root == spec_dir(load_spec("tiny"))
+    assert {"spec.json", "world.json", "tokenizer", "timings.json", *FAMILIES} <= {p.name for p in root.iterdir()}
+    assert not list(root.glob(".tmp-*"))
+    assert set(json.loads((root / "timings.json").read_text())) == set(FAMILIES)
+    assert json.loads((root / "spec.json").read_text())["hidden_size"] == load_spec("tiny").hidden_size
+
+
+def test_second_call_reuses_the_cache(tiny_cache, monkeypatch):
+    mtimes = {f: (p / "config.json").stat().st_mtime_ns for f, p in tiny_cache.model_paths.items()}
+    monkeypatch.setattr(build, "train_model", no_training)
+    again = ensure_models(load_spec("tiny"))
+    assert again.model_paths == tiny_cache.model_paths
+    assert {f: (p / "config.json").stat().st_mtime_ns for f, p in again.model_paths.items()} == mtimes
+    assert resolve_model_path("factworld:llada@tiny") == tiny_cache.model_paths["llada"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_folder_loads_in_its_own_format(tiny_cache, family):
+    path = tiny_cache.model_paths[family]
+    adapter_class, model_type = FAMILIES[family]
+    assert json.loads((path / "config.json").read_text())["model_type"] == model_type
+    adapter = load_model(path)
+    assert type(adapter) is adapter_class
+    tokenizer = load_tokenizer(path)
+    assert tokenizer.get_vocab() == tiny_cache.tokenizer().get_vocab()
+    assert adapter.vocab_size == len(tokenizer)
+    if adapter.kind == "mdm":
+        assert adapter.mask_token_id == tokenizer.mask_token_id
+
+
+def test_tokens_of_prompt_and_object_concatenate(tiny_cache):
+    tokenizer = tiny_cache.tokenizer()
+    for prompt, obj in tiny_cache.world().sentences()[:20]:
+        whole = tokenizer(prompt + " " + obj, add_special_tokens=False)["input_ids"]
+        assert encode_prompt(tokenizer, prompt) + encode_target(tokenizer, obj) == whole
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_recall_on_the_tiny_world(tiny_cache, family):
+    world = tiny_cache.world()
+    result = measure_recall(load_model(tiny_cache.model_paths[family]), tiny_cache.tokenizer(), world)
+    assert result["n"] == len(world.sentences()) == sum(result["n_by_length"].values())
+    assert 0.0 <= result["recall"] <= 1.0
+    assert min(result["by_length"]) == 1 and max(result["by_length"]) > 1  # multi-token objects too
+    # Chance is about 1/6 per token; a few seconds of training get well past it.
+    assert result["recall"] >= 0.6, result
+
+
+def test_dream_starts_as_a_copy_of_qwen(tiny_cache):
+    spec, tokenizer = load_spec("tiny"), tiny_cache.tokenizer()
+    dream = initial_model("dream", spec, tiny_cache, tokenizer)
+    qwen = load_model(tiny_cache.model_paths["qwen"]).network.state_dict()
+    state = dream.network.state_dict()
+    assert isinstance(dream, DreamAdapter) and dream.mask_token_id == tokenizer.mask_token_id
+    assert state.keys() == qwen.keys()
+    assert all(torch.equal(state[k], qwen[k]) for k in state)
+
+
+def test_interrupted_training_leaves_nothing_that_looks_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("MDM_EDIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(build, "train_model", no_training)
+    spec = load_spec("tiny")
+    with pytest.raises(AssertionError, match="trained again"):
+        ensure_models(spec, ["llama"])
+    root = spec_dir(spec)
+    assert (root / "world.json").is_file() and not (root / "llama").exists()
+    assert not list(root.glob(".tmp-*"))
+
+
+def test_unknown_paths_and_families_are_named(tiny_cache):
+    with pytest.raises(FileNotFoundError, match="no/such/folder"):
+        resolve_model_path("no/such/folder")
+    with pytest.raises(ValueError, match="gpt"):
+        ensure_models(load_spec("tiny"), ["gpt"])
+
+
+def test_recall_only_cli_prints_the_table(tiny_cache, capsys):
+    rows = main(["--config", "tiny", "--recall-only", "--families", "[llama, dream]"])
+    out = capsys.readouterr().out
+    assert list(rows) == ["llama", "dream"] and "recall" in out and "dream" in out
+    saved = json.loads((tiny_cache.root / "recall.json").read_text())
+    assert saved["llama"]["recall"] == rows["llama"]["recall"]

@@ -1,0 +1,46 @@
+"""Every shipped edit config parses against the classes it names (litgpt-style)."""
+from pathlib import Path
+
+import pytest
+from jsonargparse import ActionConfigFile
+from lightning import Trainer
+from lightning.pytorch.cli import LightningArgumentParser
+
+from src.config_path import CONFIGS, resolve_config
+from src.data.datamodule import EditDataModule
+from src.editing.method import EditMethod
+
+EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace"))
+
+
+def parser() -> LightningArgumentParser:
+    p = LightningArgumentParser(exit_on_error=False)
+    p.add_argument("--config", action=ActionConfigFile)
+    p.add_argument("--seed_everything", type=int | bool, default=True)
+    p.add_lightning_class_args(EditMethod, "model", subclass_mode=True)
+    p.add_lightning_class_args(EditDataModule, "data")
+    p.add_lightning_class_args(Trainer, "trainer")
+    return p
+
+
+@pytest.mark.parametrize("path", EDIT_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_parses(path: Path):
+    args = ["--config", str(path)]
+    if path.parent.name == "real":
+        # Real checkpoints are a required value: the config must not invent a path.
+        with pytest.raises(Exception, match="model_path"):
+            parser().parse_args(args)
+        args += ["--model.init_args.model_path", "/models/checkpoint"]
+    cfg = parser().parse_args(args)
+    assert cfg.model.init_args.layers
+
+
+def test_main_configs_are_shipped():
+    for name in ["llada_corrected", "llada_naive", "dream_corrected", "dream_naive", "llama_rome", "qwen_rome",
+                 "llama_memit", "llada_memit_corrected"]:
+        assert resolve_config(name + ".yaml").is_file()
+
+
+def test_unknown_config_lists_the_shipped_ones():
+    with pytest.raises(FileNotFoundError, match="llada_corrected.yaml"):
+        resolve_config("nope.yaml")
