@@ -17,12 +17,10 @@ from tqdm import tqdm
 
 from src.factworld.tokens import encode_target
 from src.factworld.world import World
+from src.config_path import resolve_argv
 from src.models import load_model, load_tokenizer
 from src.tracing import (KINDS, average_figure, fact_figure, lines_figure, log_figures, noise_scale, peak,
                          save_figures, summarize, trace_fact)
-
-CONFIG_DIRS = tuple(Path(__file__).resolve().parent.parent / d for d in ("configs/trace", "configs"))
-
 
 @dataclass
 class TraceConfig:
@@ -49,24 +47,8 @@ class TraceConfig:
     device: str = "cpu"
 
 
-def resolve_config(name: str) -> str:
-    """A bare config name is looked up in configs/trace/ then configs/ (".yaml" optional)."""
-    if Path(name).is_file():
-        return name
-    for folder in CONFIG_DIRS:
-        for candidate in (folder / name, folder / f"{name}.yaml"):
-            if candidate.is_file():
-                return str(candidate)
-    raise FileNotFoundError(f"config {name!r}: not a file, nor in {', '.join(map(str, CONFIG_DIRS))}")
-
-
 def parse_args(argv: list[str]) -> TraceConfig:
-    argv = list(argv)
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            argv[i + 1] = resolve_config(argv[i + 1])
-        elif arg.startswith("--config="):
-            argv[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+    argv = resolve_argv(list(argv), "trace")
     set_parsing_settings(docstring_parse_attribute_docstrings=True)  # field docstrings become --help
     parser = ArgumentParser(description=__doc__)
     parser.add_argument("--config", action=ActionConfigFile)
