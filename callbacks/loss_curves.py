@@ -25,6 +25,10 @@ class LossCurves(L.Callback):
         self.sums: torch.Tensor | None = None
         self.counts: torch.Tensor | None = None
 
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # Trainer.log_dir is a collective under DDP: read it on every rank, once.
+        self.folder = Path(trainer.log_dir or trainer.default_root_dir)
+
     def _writer(self, trainer):
         logger = trainer.logger
         return getattr(logger, "experiment", None) if logger is not None else None
@@ -71,8 +75,7 @@ class LossCurves(L.Callback):
         ax.set(xlabel="optimisation step", ylabel="mean edit loss", yscale="log",
                title=f"{type(pl_module).__name__} on {pl_module.adapter.family}")
         ax.legend()
-        folder = Path(trainer.log_dir or trainer.default_root_dir)
-        fig.savefig(folder / "loss_curves.png", dpi=120, bbox_inches="tight")
+        fig.savefig(self.folder / "loss_curves.png", dpi=120, bbox_inches="tight")
         if writer is not None:
             writer.add_figure("edit_loss_mean/by_length", fig)
         plt.close(fig)

@@ -34,7 +34,7 @@ def summarise(records: list[dict]) -> dict:
     ok = [r for r in records if r["status"] == "ok"]
     table = {}
     for measure in MEASURES:
-        metric = PerLengthRate()
+        metric = PerLengthRate(sync_on_compute=False)  # the records are already global
         rows = [r for r in ok if r.get(measure) is not None]
         if rows:
             metric.update(torch.tensor([r["target_length"] for r in rows]),

@@ -13,6 +13,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from src.config_path import resolve_argv
 from src.data.datamodule import EditDataModule
 from src.editing.method import EditMethod
+from src.editing.strategy import IndependentDDPStrategy
 
 
 def main(argv: list[str] | None = None) -> LightningCLI:
@@ -22,11 +23,9 @@ def main(argv: list[str] | None = None) -> LightningCLI:
                        trainer_defaults={"max_epochs": 1, "enable_checkpointing": False,
                                          "num_sanity_val_steps": 0, "log_every_n_steps": 1,
                                          "accelerator": "cpu", "use_distributed_sampler": False})
-    strategy = cli.trainer.strategy
-    if isinstance(strategy, DDPStrategy):
-        # Ranks run different numbers of steps (whole edit groups are sharded, never padded);
-        # DDP's per-forward buffer broadcast would make them wait on each other forever.
-        strategy._ddp_kwargs["broadcast_buffers"] = False
+    if type(cli.trainer.strategy) is DDPStrategy:
+        # Plain "ddp" keeps its launcher and process group but not its gradient averaging.
+        cli.trainer.strategy.__class__ = IndependentDDPStrategy
     cli.trainer.fit(cli.model, cli.datamodule)
     return cli
 

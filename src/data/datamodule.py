@@ -22,7 +22,7 @@ from src.editing.cases import EditCase, build_case
 
 
 class _Steps(IterableDataset):
-    def __init__(self, groups: list[list[EditCase]], first_id: list[int], steps: int, schedule: ScheduleName,
+    def __init__(self, groups: list[list[EditCase] | None], first_id: list[int | None], steps: int, schedule: ScheduleName,
                  samples: int, seed: int, orders: dict[str, list[int]], is_mdm: bool):
         self.groups, self.first_id, self.steps = groups, first_id, steps
         self.schedule, self.samples, self.seed, self.orders, self.is_mdm = schedule, samples, seed, orders, is_mdm
@@ -30,6 +30,10 @@ class _Steps(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for gid, cases in zip(self.first_id, self.groups):
             for step in range(self.steps):
+                if cases is None:
+                    # Lightning syncs every rank at every step: a rank out of edits idles along.
+                    yield {"batch_id": None, "step": step, "final": False, "cases": [], "revealed": []}
+                    continue
                 yield {"batch_id": gid, "step": step, "final": step == self.steps - 1, "cases": cases,
                        "revealed": [self._revealed(c, step) for c in cases]}
 
@@ -164,7 +168,10 @@ class EditDataModule(L.LightningDataModule):
         groups = [todo[i:i + size] for i in range(0, len(todo), size)]
         rank, world = self.trainer.global_rank, self.trainer.world_size
         mine = list(range(rank, len(groups), world))
-        dataset = _Steps([groups[g] for g in mine], mine, self.hparams.steps, self.hparams.schedule,
-                         self.hparams.samples_per_step, self.hparams.seed, self.orders,
+        # Every rank runs the same number of steps; edits are never repeated (no padding with edits).
+        rounds = -(-len(groups) // world)
+        mine += [None] * (rounds - len(mine))
+        dataset = _Steps([groups[g] if g is not None else None for g in mine], mine, self.hparams.steps,
+                         self.hparams.schedule, self.hparams.samples_per_step, self.hparams.seed, self.orders,
                          self.trainer.lightning_module.adapter.kind == "mdm")
         return DataLoader(dataset, batch_size=None, collate_fn=lambda b: b)

@@ -67,8 +67,6 @@ class EditMethod(L.LightningModule):
         self.decoder_options = dict(decoder or {})
         self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
         self.delta = torch.nn.Parameter(torch.zeros(max_batch, self.shift_size()))
-        # The network is frozen and identical on every rank; DDP must neither sync nor broadcast it.
-        self._ddp_params_and_buffers_to_ignore = [f"adapter.{n}" for n, _ in self.adapter.named_parameters()]
         self._second_moments: dict[int, torch.Tensor | None] = {}
         self._group: dict[str, Any] | None = None
 
@@ -100,6 +98,8 @@ class EditMethod(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int):
         cases: list[EditCase] = batch["cases"]
+        if not cases:
+            return None
         if self._group is None or self._group["id"] != batch["batch_id"]:
             self._begin(batch["batch_id"], cases)
         group = self._group
@@ -229,9 +229,7 @@ class EditMethod(L.LightningModule):
             group["trace"][e].append(float(loss[e].detach()) if active[e] else group["trace"][e][-1])
         opt = self.optimizers()
         opt.zero_grad()
-        sync_off = getattr(self.trainer.strategy, "block_backward_sync", nullcontext)
-        with sync_off():
-            self.manual_backward(loss[active].sum())
+        self.manual_backward(loss[active].sum())
         keep = self.delta.detach()[:n][~active].clone()
         opt.step()
         with torch.no_grad():
