@@ -15,12 +15,13 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from transformers import PreTrainedTokenizerBase
 
 from src.models import ModelAdapter, load_model, load_tokenizer
 
-from .families import FAMILY_ORDER, dream_from_qwen, new_model
+from .families import ARM_FAMILIES, FAMILY_ORDER, dream_from_qwen, new_model
 from .spec import DEFAULT_CONFIG, FactWorldSpec, load_spec
 from .tokenizer import train_tokenizer
 from .tokens import encode_sentences
@@ -54,9 +55,9 @@ def spec_dir(spec: FactWorldSpec) -> Path:
     return cache_root() / "factworld" / spec.spec_hash()
 
 
-def _publish(build, target: Path) -> None:
-    """Run ``build(tmp_folder)`` and rename the result to ``target``: an interrupted build leaves
-    only a ``.tmp-*`` folder, never a half-written ``target`` that looks cached."""
+def _publish(build: Callable[[Path], None], target: Path) -> None:
+    """Run ``build(tmp_folder)`` and rename the result to ``target``, so that an interrupted build
+    never leaves a half-written ``target`` that looks cached (at worst a stray ``.tmp-*``)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
     try:
         build(tmp)
@@ -95,11 +96,6 @@ def initial_model(family: str, spec: FactWorldSpec, assets: FactWorldAssets,
     return new_model(family, tokenizer, spec.hidden_size, spec.num_layers, spec.num_heads, spec.mlp_size)
 
 
-def _epochs(family: str, spec: FactWorldSpec) -> int:
-    return {"llama": spec.arm_epochs, "qwen": spec.arm_epochs,
-            "llada": spec.mdm_epochs, "dream": spec.dream_epochs}[family]
-
-
 def ensure_models(spec: FactWorldSpec, families: list[str] | None = None) -> FactWorldAssets:
     """Train the requested families (default: all four) that the cache lacks; dream brings qwen."""
     wanted = set(families or FAMILY_ORDER)
@@ -116,21 +112,22 @@ def ensure_models(spec: FactWorldSpec, families: list[str] | None = None) -> Fac
     return assets
 
 
+def _save(adapter: ModelAdapter, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
+    adapter.save(folder)
+    tokenizer.save_pretrained(str(folder))
+
+
 def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[str]) -> None:
     if not missing:
         return
-    world, tokenizer = assets.world(), assets.tokenizer()
-    pairs = encode_sentences(world, tokenizer)
+    tokenizer = assets.tokenizer()
+    pairs = encode_sentences(assets.world(), tokenizer)
     for family in missing:
         adapter = initial_model(family, spec, assets, tokenizer)
-        seconds = train_model(adapter, pairs, tokenizer, _epochs(family, spec), spec.lr, spec.batch_size,
-                              spec.eos_prob, spec.seed, assets.root / "logs", family)
-
-        def write(tmp: Path) -> None:
-            adapter.save(tmp)
-            tokenizer.save_pretrained(str(tmp))
-
-        _publish(write, assets.root / family)
+        epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
+        seconds = train_model(adapter, pairs, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
+                              spec.seed, assets.root / "logs", family)
+        _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})
         assets.model_paths[family] = assets.root / family
 
