@@ -2,8 +2,11 @@
 session into a temporary cache (MDM_EDIT_CACHE), never into the user's cache."""
 import os
 
-import pytest
-import torch
+# Before torch loads: idle OpenMP threads sleep instead of spinning (3-30x slower when shared).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(scope="session")

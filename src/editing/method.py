@@ -276,8 +276,9 @@ class EditMethod(L.LightningModule):
         for length in sorted({len(o) for o in objects}):
             idx = [i for i, o in enumerate(objects) if len(o) == length]
             with patched(patches, torch.tensor([owner[i] for i in idx])):
+                # One decoder batch: the patch's row binding covers exactly these rows.
                 ok, gen = exact_match(self.adapter, [prompts[i] for i in idx], [objects[i] for i in idx],
-                                      self.decoder_options)
+                                      self.decoder_options, batch_size=len(idx))
             for j, i in enumerate(idx):
                 hits[i], generated[i] = ok[j], gen[j]
         scores = []

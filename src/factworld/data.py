@@ -62,10 +62,15 @@ def collate_right(batch: list[Pair], pad_id: int, eos_id: int, eos_prob: float,
 
 
 class FactDataModule(L.LightningDataModule):
-    """Length-bucketed, shuffled batches of a world's sentences for the pretraining objectives."""
+    """Length-bucketed, shuffled batches of a world's sentences for the pretraining objectives.
+
+    Args: ``pairs`` (prompt ids, object ids) per sentence; ``pad_id`` / ``eos_id`` the tokenizer's;
+    ``batch_size`` sentences per batch; ``eos_prob`` share of rows with EOS after the object;
+    ``seed`` of the batch order and the EOS draws.
+    """
 
     def __init__(self, pairs: list[Pair], pad_id: int, eos_id: int, batch_size: int = 128,
-                 eos_prob: float = 0.5, seed: int = 0):
+                 eos_prob: float = 0.1, seed: int = 0):
         super().__init__()
         self.pairs = pairs
         self.pad_id, self.eos_id = pad_id, eos_id

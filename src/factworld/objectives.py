@@ -9,9 +9,13 @@ from src.models.base import ModelAdapter
 
 
 class PretrainObjective(L.LightningModule):
-    """AdamW with linear warm-up and cosine decay; subclasses define the loss."""
+    """AdamW with linear warm-up and cosine decay (to 5% of ``lr``); subclasses define the loss.
 
-    def __init__(self, adapter: ModelAdapter, lr: float = 3e-3, weight_decay: float = 0.01,
+    Args: ``adapter`` the model trained in place; ``lr`` the peak learning rate; ``weight_decay``
+    AdamW's; ``warmup_steps`` optimiser steps of linear warm-up.
+    """
+
+    def __init__(self, adapter: ModelAdapter, lr: float = 7e-4, weight_decay: float = 0.01,
                  warmup_steps: int = 50):
         super().__init__()
         self.adapter = adapter
