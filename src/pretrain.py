@@ -10,35 +10,20 @@ A bare config name is looked up in configs/pretrain/, then configs/. The cache f
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Literal, Optional
 
-# Idle OpenMP threads sleep instead of spinning: on a CPU shared with other jobs, spinning
-# threads starve each other and training ran 3-10x slower. Must precede the torch import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from jsonargparse import ActionConfigFile
 
-from jsonargparse import ActionConfigFile  # noqa: E402
-
-from src.factworld.build import FactWorldAssets, ensure_models, ensure_world  # noqa: E402
-from src.factworld.families import FAMILY_ORDER  # noqa: E402
-from src.factworld.recall import measure_recall  # noqa: E402
-from src.factworld.spec import config_path, spec_from, spec_parser  # noqa: E402
-from src.models import load_model  # noqa: E402
+from src.factworld.build import FactWorldAssets, ensure_models, ensure_world
+from src.factworld.families import FAMILY_ORDER
+from src.factworld.recall import measure_recall
+from src.config_path import resolve_argv
+from src.factworld.spec import spec_from, spec_parser
+from src.models import load_model
 
 Family = Literal["llama", "qwen", "llada", "dream"]
-
-
-def _resolve_config_names(argv: list[str]) -> list[str]:
-    """``--config NAME`` with NAME a bare config name becomes its path (ActionConfigFile wants one)."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg == "--config" and i + 1 < len(out):
-            out[i + 1] = str(config_path(out[i + 1]))
-        elif arg.startswith("--config="):
-            out[i] = "--config=" + str(config_path(arg.split("=", 1)[1]))
-    return out
 
 
 def recall_table(assets: FactWorldAssets, families: list[str], batch_size: int) -> dict[str, dict]:
@@ -79,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                         help="Families to train and measure (default: all four).")
     parser.add_argument("--recall-only", action="store_true", help="Measure the cached models; train nothing.")
     parser.add_argument("--recall_batch_size", type=int, default=256, help="Prompts decoded together.")
-    cfg = parser.parse_args(_resolve_config_names(sys.argv[1:] if argv is None else argv))
+    cfg = parser.parse_args(resolve_argv(sys.argv[1:] if argv is None else argv, "pretrain"))
     spec = spec_from(parser, cfg)
     families = [f for f in FAMILY_ORDER if f in (cfg.families or FAMILY_ORDER)]
     start = time.perf_counter()

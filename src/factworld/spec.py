@@ -4,14 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from jsonargparse import ArgumentParser, set_parsing_settings
 
+from src.config_path import resolve_config
+
 from .world import WorldConfig
 
-CONFIG_DIRS = (Path(__file__).resolve().parents[2] / "configs" / "pretrain",
-               Path(__file__).resolve().parents[2] / "configs")
 DEFAULT_CONFIG = "factworld.yaml"
 
 
@@ -66,18 +65,7 @@ def spec_from(parser: ArgumentParser, cfg) -> FactWorldSpec:
     return FactWorldSpec(**{name: init[name] for name in FactWorldSpec.__dataclass_fields__})
 
 
-def config_path(name: str) -> Path:
-    """A config file: ``name`` as a path, else a bare name looked up in configs/pretrain/, then configs/
-    (".yaml" may be left out)."""
-    names = [name] if name.endswith((".yaml", ".yml")) else [name, name + ".yaml"]
-    candidates = [Path(n) for n in names] + [d / n for d in CONFIG_DIRS for n in names]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"config {name!r} not found (looked at {', '.join(map(str, candidates))})")
-
-
 def load_spec(name: str = DEFAULT_CONFIG) -> FactWorldSpec:
     """The spec a config file describes (fields it leaves out keep their defaults)."""
     parser = spec_parser()
-    return spec_from(parser, parser.parse_path(str(config_path(name))))
+    return spec_from(parser, parser.parse_path(str(resolve_config(name, "pretrain"))))
