@@ -46,5 +46,10 @@ class HFCausalAdapter(ModelAdapter):
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path}: no config.json, not a Hugging Face checkpoint folder")
-        network = cls.model_class.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        network, info = cls.model_class.from_pretrained(str(path), dtype=dtype, local_files_only=True,
+                                                        output_loading_info=True)
+        # transformers only warns about these; a half-loaded checkpoint must not edit silently.
+        for problem in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+            if info.get(problem):
+                raise ValueError(f"{path}: {problem.replace('_', ' ')} in the weights: {sorted(info[problem])[:5]}")
         return cls(network.eval())
