@@ -12,7 +12,7 @@ Two mechanisms cover all methods and families:
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
@@ -88,15 +88,9 @@ class LowRankPatch:
 
 @contextmanager
 def patched(patches: list[LowRankPatch], group_of_row: torch.Tensor):
-    """Binds the same row-to-edit map on several patches (MEMIT spreads one edit over layers)."""
-    with _bind_all(patches, group_of_row):
-        yield
-
-
-@contextmanager
-def _bind_all(patches, group_of_row):
-    if not patches:
-        yield
-        return
-    with patches[0].rows(group_of_row), _bind_all(patches[1:], group_of_row):
+    """Binds the same row-to-edit map on several patches (MEMIT spreads one edit over layers);
+    with no patches it binds nothing."""
+    with ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch.rows(group_of_row))
         yield

@@ -10,7 +10,6 @@ does not depend on which edits share its batch. Subclasses say where the shift i
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +156,7 @@ class EditMethod(L.LightningModule):
     def _capture(self, module: torch.nn.Module, rows: list[tuple[list[int], int]], what: str,
                  group_of_row: torch.Tensor | None = None, patches: list[LowRankPatch] = ()) -> torch.Tensor:
         """Input or output of ``module`` at one position per row, [R, d]."""
-        ids, mask = left_pad([r[0] for r in rows], self.adapter.pad_token_id)
-        pos = torch.tensor([ids.shape[1] - len(r[0]) + r[1] for r in rows])
+        ids, mask, pos = self._padded(rows)
         seen: list[torch.Tensor] = []
 
         def hook(m, inputs, output):
@@ -167,17 +165,20 @@ class EditMethod(L.LightningModule):
 
         handle = module.register_forward_hook(hook)
         try:
-            context = patched(list(patches), group_of_row) if patches else nullcontext()
-            with context:
+            with patched(list(patches), group_of_row):
                 self.adapter(ids, mask)
         finally:
             handle.remove()
         return seen[0]
 
+    def _padded(self, rows: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Left-pads (ids, position) rows; positions move right by each row's padding."""
+        ids, mask = left_pad([r[0] for r in rows], self.adapter.pad_token_id)
+        return ids, mask, torch.tensor([ids.shape[1] - len(r[0]) + r[1] for r in rows])
+
     def _essence_logprobs(self, cases: list[EditCase]) -> torch.Tensor:
         rows = [self.adapter.query_inputs(c.essence.ids) for c in cases]
-        ids, mask = left_pad([r[0] for r in rows], self.adapter.pad_token_id)
-        pos = torch.tensor([ids.shape[1] - len(r[0]) + r[1] for r in rows])
+        ids, mask, pos = self._padded(rows)
         logits = self.adapter.token_logits(ids, mask)[torch.arange(len(rows)), pos]
         return F.log_softmax(logits.float(), dim=-1)
 
