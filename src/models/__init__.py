@@ -36,10 +36,22 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32) -> ModelAda
 
 
 def load_tokenizer(path: str | Path):
-    """The tokenizer saved beside the weights (a Hugging Face tokenizer folder)."""
-    from transformers import AutoTokenizer
+    """The tokenizer saved beside the weights (a Hugging Face tokenizer folder).
 
+    A folder whose ``tokenizer_config.json`` names the generic fast class keeps exactly its
+    ``tokenizer.json``: AutoTokenizer would otherwise pick the class of the config's
+    ``model_type`` (Qwen2Tokenizer for qwen2) and rebuild the pre-tokenizer, changing ids.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config = Path(path) / "tokenizer_config.json"
+    declared = json.loads(config.read_text()).get("tokenizer_class") if config.exists() else None
+    if declared in GENERIC_TOKENIZER_CLASSES:
+        return PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
 
 
 __all__ = ["ModelAdapter", "FAMILIES", "family_of", "load_model", "load_tokenizer",

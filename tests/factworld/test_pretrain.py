@@ -58,6 +58,10 @@ def test_each_folder_loads_in_its_own_format(tiny_cache, family):
     assert type(adapter) is adapter_class
     tokenizer = load_tokenizer(path)
     assert tokenizer.get_vocab() == tiny_cache.tokenizer().get_vocab()
+    # Same ids, not just the same vocabulary: a model-type tokenizer class would re-split text.
+    for prompt, obj in tiny_cache.world().sentences()[:20]:
+        assert encode_prompt(tokenizer, prompt) == encode_prompt(tiny_cache.tokenizer(), prompt)
+        assert encode_target(tokenizer, obj) == encode_target(tiny_cache.tokenizer(), obj)
     assert adapter.vocab_size == len(tokenizer)
     if adapter.kind == "mdm":
         assert adapter.mask_token_id == tokenizer.mask_token_id
