@@ -15,6 +15,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from src.factworld.build import resolve_model_path
 from src.factworld.tokens import encode_target
 from src.factworld.world import World
 from src.config_path import resolve_argv
@@ -57,14 +58,6 @@ def parse_args(argv: list[str]) -> TraceConfig:
     return TraceConfig(**{f.name: ns[f.name] for f in fields(TraceConfig)})
 
 
-def model_folder(model_path: str) -> Path:
-    if model_path.startswith("factworld:"):
-        from src.factworld.build import resolve_model_path  # written separately; imported on use only
-
-        return Path(resolve_model_path(model_path.split(":", 1)[1]))
-    return Path(model_path)
-
-
 def find_world(folder: Path, world_path: str | None) -> World:
     candidates = [Path(world_path)] if world_path else [folder / "world.json", folder.parent / "world.json"]
     for path in candidates:
@@ -81,7 +74,7 @@ def subject_span(tokenizer, prompt: str, start: int, end: int) -> tuple[list[int
 
 
 def main(cfg: TraceConfig) -> dict:
-    folder = model_folder(cfg.model_path)
+    folder = resolve_model_path(cfg.model_path)
     adapter, tokenizer = load_model(folder).to(cfg.device), load_tokenizer(folder)
     world = find_world(folder, cfg.world_path)
     if (noise := cfg.noise) is None:
