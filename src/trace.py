@@ -100,7 +100,7 @@ def main(cfg: TraceConfig) -> dict:
         figure = fact_figure(results, labels, f"{prompt} -> {fact.object}")
         log_figures(writer, {"fact": figure}, step=i)  # one tag, the fact index as step: a slider
         save_figures({f"facts/{i:03d}": figure}, out)
-    summary = {**summarize(traced), "noise": noise, "config": asdict(cfg)}
+    summary = {**summarize(traced), "family": adapter.family, "noise": noise, "config": asdict(cfg)}
     if summary["effect"]:
         layer, group, value = peak(summary, "mlp")
         summary["peak_mlp"] = {"layer": layer, "group": group, "effect": value}

@@ -10,22 +10,25 @@ matplotlib.use("Agg")  # files only: no display on the machines this runs on
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .summary import GROUPS  # noqa: E402
 from .trace import TraceResult  # noqa: E402
 
 CMAPS = {"hidden": "Purples", "mlp": "Greens", "attn": "Reds"}
 TITLES = {"hidden": "hidden state", "mlp": "MLP", "attn": "attention"}
 
 
-def _heatmaps(tables: dict[str, Sequence[Sequence[float]]], labels: list[str], title: str) -> Figure:
-    """One panel per kind; ``tables[kind]`` is [rows, layers]."""
+def _heatmaps(tables: dict[str, Sequence[Sequence[float]]], labels: list[str], title: str,
+              kind: str | None = None) -> Figure:
+    """One panel per entry; ``tables[name]`` is [rows, layers]. Entries are kinds, or, given
+    ``kind``, models traced for that one kind (NaN rows stay blank)."""
     fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 0.3 * len(labels) + 1.8),
                              squeeze=False, constrained_layout=True)
-    for ax, (kind, table) in zip(axes[0], tables.items()):
-        image = ax.pcolormesh(table, cmap=CMAPS[kind], shading="flat")
+    for ax, (name, table) in zip(axes[0], tables.items()):
+        image = ax.pcolormesh(table, cmap=CMAPS[kind or name], shading="flat")
         ax.invert_yaxis()
         ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize=7)
         ax.set_xlabel("layer")
-        ax.set_title(f"restored {TITLES[kind]}", fontsize=9)
+        ax.set_title(f"{name}: restored {TITLES[kind]}" if kind else f"restored {TITLES[name]}", fontsize=9)
         fig.colorbar(image, ax=ax, label="indirect effect")
     fig.suptitle(title, fontsize=10)
     return fig
@@ -44,6 +47,18 @@ def average_figure(summary: dict) -> Figure:
     groups = list(next(iter(summary["effect"].values())))
     tables = {k: [per_group[g] for g in groups] for k, per_group in summary["effect"].items()}
     return _heatmaps(tables, groups, f"average indirect effect over {summary['n_facts'] - summary['n_skipped']} facts")
+
+
+def models_figure(summaries: dict[str, dict], kind: str = "mlp") -> Figure:
+    """The averaged ``kind`` heatmap of several traced models side by side (name -> trace summary);
+    rows are the token groups any of them has, blank where one has none (ARMs: no [MASK]s)."""
+    groups = [g for g in GROUPS if any(g in s["effect"].get(kind, {}) for s in summaries.values())]
+    tables = {}
+    for name, summary in summaries.items():
+        effect = summary["effect"].get(kind, {})
+        layers = len(next(iter(effect.values()), []))
+        tables[name] = [effect.get(g, [float("nan")] * layers) for g in groups]
+    return _heatmaps(tables, groups, f"average indirect effect of the restored {TITLES[kind]}", kind)
 
 
 def lines_figure(summary: dict) -> Figure:

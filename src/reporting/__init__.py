@@ -1,0 +1,1 @@
+"""The study report's pieces: result folders (study.py), figures, markdown sections, published numbers."""

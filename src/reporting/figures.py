@@ -1,0 +1,59 @@
+"""The report's figures: per-length curves of fit runs, and layer-sweep curves.
+
+Tracing heatmaps come from ``src.tracing.plots``; the figures here only read the JSON that
+``summary.json`` and ``sweep.json`` hold, so they can be redrawn without rerunning anything.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on the machines this runs on
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .study import MEASURES, FitRun, Sweep, lengths_of  # noqa: E402
+
+
+def length_figure(runs: list[FitRun], measure: str = "efficacy",
+                  references: dict[str, dict[str, dict[str, float]]] | None = None) -> Figure:
+    """``measure`` against target length N: one panel per family, one line per run; ``references``
+    (family -> line label -> {N: value}) add dashed lines of published numbers to that family's panel."""
+    families = list(dict.fromkeys(run.family for run in runs))
+    fig, axes = plt.subplots(1, len(families), figsize=(4 * len(families), 3.4), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    for ax, family in zip(axes[0], families):
+        for run in (r for r in runs if r.family == family):
+            values = run.per_length.get(measure, {})
+            lengths = lengths_of(values)
+            ax.plot(lengths, [100 * values[str(n)] for n in lengths], marker="o", label=run.label)
+        for style, (label, values) in zip(("--", ":", "-."), (references or {}).get(family, {}).items()):
+            lengths = lengths_of(values)
+            ax.plot(lengths, [100 * values[str(n)] for n in lengths], style, marker="x", color="grey", label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(family)
+        ax.set_xlabel("target length N (tokens)")
+        ax.set_ylim(-3, 103)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(f"{measure} (%)")
+    return fig
+
+
+def sweep_figure(sweep: Sweep) -> Figure:
+    """Each measure against the edited layer (or window): one panel per measure, one line per N."""
+    labels = list(sweep.per_layer)
+    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4 * len(MEASURES), 3.4), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    for ax, measure in zip(axes[0], MEASURES):
+        by_layer = [sweep.per_layer[label].get(measure, {}) for label in labels]
+        for n in lengths_of(*by_layer):
+            ax.plot(range(len(labels)), [100 * t.get(str(n), float("nan")) for t in by_layer],
+                    marker="o", label=f"N={n}")
+        ax.set_xticks(range(len(labels)), [label.replace("_", ",") for label in labels])
+        ax.set_xlabel("edited layer" if all("_" not in label for label in labels) else "edited window")
+        ax.set_title(measure)
+        ax.set_ylim(-3, 103)
+    axes[0][0].set_ylabel("%")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{sweep.family} {sweep.method} layer sweep ({sweep.name}); best: {sweep.best_layer}", fontsize=10)
+    return fig

@@ -1,0 +1,140 @@
+"""The three kinds of result folder the report reads, recognised by their JSON files.
+
+- a fit run (``python -m src.fit``): ``summary.json`` with ``per_length`` (callbacks/results.py),
+  and the run's ``config.yaml`` for the masking schedule;
+- a trace output (``python -m src.trace``): ``summary.json`` with ``effect``;
+- a layer sweep (``python -m src.sweep``): ``sweep.json``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from callbacks.results import MEASURES
+from src.factworld.build import PREFIX
+from src.models import FAMILIES
+
+__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "load", "load_fit", "lengths_of", "mean_over_lengths",
+           "layer_label", "as_window"]
+
+PerLength = dict[str, dict[str, float]]  # measure -> {N (as JSON keys are): value}
+
+
+def lengths_of(*tables: dict[str, float]) -> list[int]:
+    """Every target length N that appears in any of ``tables``, ascending."""
+    return sorted({int(n) for table in tables for n in table})
+
+
+def mean_over_lengths(table: dict[str, float]) -> float | None:
+    """Unweighted mean over target lengths (each N counts once, whatever its number of edits)."""
+    return sum(table.values()) / len(table) if table else None
+
+
+def as_window(entry: int | list[int]) -> list[int]:
+    """A sweep entry (a layer, or a window of layers) as a list of layers."""
+    return [entry] if isinstance(entry, int) else list(entry)
+
+
+def layer_label(entry: int | list[int]) -> str:
+    """"2" for layer 2, "1_2" for the window [1, 2]: a sweep's JSON key and (after "L") run folder."""
+    return "_".join(map(str, as_window(entry)))
+
+
+@dataclass
+class FitRun:
+    """One ``src.fit`` run folder."""
+
+    folder: Path
+    family: str
+    method: str
+    layers: list[int]
+    per_length: PerLength
+    counts: dict[str, int]
+    schedule: str | None = None
+    """``data.schedule`` of the run's config.yaml; None where that file is missing."""
+    per_decoder: dict[str, PerLength] = field(default_factory=dict)
+
+    @property
+    def is_mdm(self) -> bool:
+        return self.family in FAMILIES and FAMILIES[self.family].kind == "mdm"
+
+    @property
+    def variant(self) -> str:
+        """MDM edits: "naive" (schedule none), "corrected" (the study's schedule) or "corrected
+        (<schedule>)"; "" for ARMs and where the schedule is unknown."""
+        if not self.is_mdm or self.schedule is None:
+            return ""
+        if self.schedule == "none":
+            return "naive"
+        return "corrected" if self.schedule == "study" else f"corrected ({self.schedule})"
+
+    @property
+    def label(self) -> str:
+        """Method, variant and layers, e.g. "ROME corrected L0", "MEMIT L0-1"."""
+        return " ".join(filter(None, [self.method, self.variant, "L" + "-".join(map(str, self.layers))]))
+
+
+@dataclass
+class TraceRun:
+    """One ``src.trace`` output folder; ``summary`` is its summary.json."""
+
+    folder: Path
+    family: str
+    summary: dict
+
+
+@dataclass
+class Sweep:
+    """One ``src.sweep`` folder; ``per_layer`` maps a layer label ("2", or "1_2" for a window)
+    to that run's per-length table."""
+
+    folder: Path
+    name: str
+    family: str
+    method: str
+    layers: list
+    per_layer: dict[str, PerLength]
+    best_layer: int | list[int] | None
+
+    @classmethod
+    def from_json(cls, folder: Path, data: dict) -> Sweep:
+        """From ``sweep.json``'s content."""
+        return cls(folder, data["name"], data["family"], data["method"], data["layers"], data["per_layer"],
+                   data.get("best_layer"))
+
+
+def load_fit(folder: Path, summary: dict | None = None) -> FitRun:
+    summary = summary if summary is not None else json.loads((folder / "summary.json").read_text())
+    config = folder / "config.yaml"
+    schedule = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("schedule") if config.is_file() else None
+    return FitRun(folder, summary["family"], summary["method"], summary["layers"], summary["per_length"],
+                  summary.get("counts", {}), schedule, summary.get("per_decoder", {}))
+
+
+def _trace_family(folder: Path, summary: dict) -> str:
+    # Summaries from before src.trace recorded the family: read it off factworld:<family>[@config].
+    if "family" in summary:
+        return summary["family"]
+    model_path = summary.get("config", {}).get("model_path", "")
+    return model_path[len(PREFIX):].split("@")[0] if model_path.startswith(PREFIX) else folder.name
+
+
+def load(folder: str | Path) -> FitRun | TraceRun | Sweep:
+    """Recognise ``folder`` as a sweep, a fit run or a trace output, and read it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if (folder / "sweep.json").is_file():
+        return Sweep.from_json(folder, json.loads((folder / "sweep.json").read_text()))
+    if (folder / "summary.json").is_file():
+        summary = json.loads((folder / "summary.json").read_text())
+        if "per_length" in summary:
+            return load_fit(folder, summary)
+        if "effect" in summary:
+            return TraceRun(folder, _trace_family(folder, summary), summary)
+        raise ValueError(f"{folder / 'summary.json'}: neither a fit summary (per_length) nor a trace summary (effect)")
+    raise ValueError(f"{folder}: not a result folder: expected sweep.json (src.sweep) or summary.json "
+                     "(src.fit, src.trace)")

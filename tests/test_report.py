@@ -1,0 +1,100 @@
+"""``python -m src.report``: which folders it recognises, the markdown's tables, the figures beside it."""
+import json
+from pathlib import Path
+
+import pytest
+
+from src.report import main
+from src.reporting.study import FitRun, TraceRun, load
+from src.sweep import SweepConfig
+from src.sweep import main as sweep
+from src.trace import TraceConfig
+from src.trace import main as trace
+
+TABLE = {"1": 1.0, "2": 0.5, "3": 0.25}
+
+
+def fit_run(folder: Path, family: str, schedule: str = "none", method: str = "ROME", **extra) -> Path:
+    folder.mkdir(parents=True)
+    per_length = {"efficacy": TABLE, "generalisation": TABLE, "specificity": {"1": 0.9, "2": 0.9, "3": 0.8}}
+    summary = {"per_length": per_length, "counts": {"1": 4, "2": 4, "3": 4}, "edits": 12, "ok": 12, "failed": 0,
+               "method": method, "family": family, "layers": [0], **extra}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "config.yaml").write_text(f"data:\n  schedule: {schedule}\n")
+    return folder
+
+
+def trace_out(folder: Path, family: str, groups: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    effect = {kind: {g: [0.1 * i, 0.3, 0.05 * i] for i, g in enumerate(groups)} for kind in ("hidden", "mlp", "attn")}
+    summary = {"n_facts": 5, "n_skipped": 1, "effect": effect, "clean_p": 0.9, "corrupted_p": 0.2, "family": family}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def sweep_out(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    per_layer = {"0": {"efficacy": {"1": 0.2, "2": 0.1}}, "1": {"efficacy": {"1": 0.8, "2": 0.6}}}
+    sweep_json = {"name": "llama_rome", "family": "llama", "method": "ROME", "layers": [0, 1],
+                  "per_layer": per_layer, "best_layer": 1}
+    (folder / "sweep.json").write_text(json.dumps(sweep_json))
+    return folder
+
+
+def test_report_has_every_section_its_tables_and_figures(tmp_path):
+    decoders = {"low_confidence": {"efficacy": TABLE}, "random": {"efficacy": {"1": 0.5, "2": 0.0, "3": 0.0}}}
+    folders = [fit_run(tmp_path / "llama_rome", "llama"), fit_run(tmp_path / "llada_naive", "llada"),
+               fit_run(tmp_path / "llada_corrected", "llada", "study", per_decoder=decoders),
+               fit_run(tmp_path / "dream_uniform", "dream", "uniform"),
+               trace_out(tmp_path / "trace_llama", "llama", ["last subject token", "last token"]),
+               trace_out(tmp_path / "trace_llada", "llada", ["last subject token", "last token", "object [MASK]s"]),
+               sweep_out(tmp_path / "sweep")]
+    out = main([*map(str, folders), "--out", str(tmp_path / "report" / "report.md")])
+    text = out.read_text()
+    for heading in ("## Edits against target length", "### efficacy (%)", "### generalisation (%)",
+                    "### specificity (%)", "## Causal tracing", "## Layer sweeps", "## Decoder robustness",
+                    "## Published numbers beside ours"):
+        assert heading in text
+    assert "| llama_rome | llama | ROME L0 | 100.0 | 50.0 | 25.0 | 58.3 | 12 |" in text
+    assert "ROME naive L0" in text and "ROME corrected L0" in text and "ROME corrected (uniform) L0" in text
+    assert "| llada | 4/5 | 90.0 | 20.0 |" in text  # tracing: facts kept, clean and corrupted P
+    assert "| 1 * |" in text  # the sweep's best layer is marked
+    assert "| low_confidence | efficacy |" in text and "| random | efficacy | 50.0 | 0.0 | 0.0 |" in text
+    assert "| efficacy | 2 | 60.0 | 87.0 |" in text  # the study's published naive / corrected numbers
+    assert "not available here" in text
+    for name in ("efficacy_vs_length", "tracing_hidden", "tracing_mlp", "tracing_attn", "sweep_llama_rome"):
+        assert f"]({name}.png)" in text and (out.parent / f"{name}.png").stat().st_size > 0
+
+
+def test_sections_without_inputs_say_so(tmp_path):
+    text = main([str(fit_run(tmp_path / "run", "llama")), "--out", str(tmp_path / "r.md")]).read_text()
+    assert "No trace output given." in text and "No sweep given." in text
+    assert "No given run measured its edits with other decoders" in text
+
+
+def test_the_cli_names_an_unknown_folder_without_a_traceback(tmp_path):
+    with pytest.raises(SystemExit, match="nowhere: no such folder"):
+        main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.md")])
+
+
+def test_unknown_folders_are_named_in_the_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty: not a result folder"):
+        load(tmp_path / "empty")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "summary.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"odd/summary.json: neither"):
+        load(tmp_path / "odd")
+
+
+def test_report_reads_real_sweep_fit_and_trace_outputs(tiny_cache, tmp_path):
+    overrides = {"model.init_args.model_path": "factworld:llada@tiny", "data.target_lengths": [1, 2],
+                 "data.per_length": 2, "data.steps": 3, "data.n_neighbors": 2, "trainer.enable_progress_bar": False}
+    sweep(SweepConfig(base="llada_corrected.yaml", layers=[1], overrides=overrides, name="s", out_dir=str(tmp_path)))
+    trace(TraceConfig(model_path="factworld:llada@tiny", n_facts=3, samples=2, window=1, out_dir=str(tmp_path / "t")))
+    folders = [tmp_path / "s", tmp_path / "s" / "L1", tmp_path / "t"]
+    assert [type(load(f)) for f in folders[1:]] == [FitRun, TraceRun] and load(folders[2]).family == "llada"
+    text = main([*map(str, folders), "--out", str(tmp_path / "report.md")]).read_text()
+    assert "| L1 | llada | ROME corrected L1 |" in text and "### s: llada ROME" in text
