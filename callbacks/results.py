@@ -29,22 +29,34 @@ def read_records(folder: Path) -> dict[str, dict]:
     return records
 
 
-def summarise(records: list[dict]) -> dict:
-    """Per-length means of the three measures over the successful edits, and the counts."""
-    ok = [r for r in records if r["status"] == "ok"]
+def per_length(rows: list[dict]) -> dict[str, dict[int, float]]:
+    """Per-length means of each measure over ``rows`` (dicts with ``target_length`` and the measures)."""
     table = {}
     for measure in MEASURES:
         metric = PerLengthRate(sync_on_compute=False)  # the records are already global
-        rows = [r for r in ok if r.get(measure) is not None]
-        if rows:
-            metric.update(torch.tensor([r["target_length"] for r in rows]),
-                          torch.tensor([float(r[measure]) for r in rows]))
+        scored = [r for r in rows if r.get(measure) is not None]
+        if scored:
+            metric.update(torch.tensor([r["target_length"] for r in scored]),
+                          torch.tensor([float(r[measure]) for r in scored]))
             table[measure] = metric.compute()
+    return table
+
+
+def summarise(records: list[dict]) -> dict:
+    """Per-length means of the three measures over the successful edits, the same under each
+    extra decoder (``per_decoder``: name -> measure -> N -> value), and the counts."""
+    ok = [r for r in records if r["status"] == "ok"]
+    names = list(dict.fromkeys(name for r in ok for name in r.get("decoders", {})))  # config order
+    per_decoder = {name: per_length([{"target_length": r["target_length"], **r["decoders"][name]}
+                                     for r in ok if name in r.get("decoders", {})]) for name in names}
     counts: dict[int, int] = {}
     for r in ok:
         counts[r["target_length"]] = counts.get(r["target_length"], 0) + 1
-    return {"per_length": table, "counts": counts, "edits": len(records), "ok": len(ok),
-            "failed": len(records) - len(ok)}
+    summary = {"per_length": per_length(ok), "counts": counts, "edits": len(records), "ok": len(ok),
+               "failed": len(records) - len(ok)}
+    if per_decoder:
+        summary["per_decoder"] = per_decoder
+    return summary
 
 
 class ResultsWriter(L.Callback):
@@ -89,4 +101,8 @@ class ResultsWriter(L.Callback):
         summary["layers"] = pl_module.layers
         (self.folder / "summary.json").write_text(json.dumps(summary, indent=2))
         print(format_table(summary["per_length"], summary["counts"]))
+        if "per_decoder" in summary:
+            print("efficacy under each extra decoder:")
+            print(format_table({name: t.get("efficacy", {}) for name, t in summary["per_decoder"].items()},
+                               summary["counts"]))
         print(f"{summary['ok']} edits measured, {summary['failed']} failed; results in {self.folder}")

@@ -5,10 +5,11 @@ Two mechanisms cover all methods and families:
 * ``ValueShift``: adds a per-edit vector to a module's output at one token per row. It is
   the optimised variable of ROME (output of the MLP down-projection) and MEMIT (output of a
   layer, the residual stream) while a batch of independent edits is optimised together.
-* ``LowRankPatch``: adds a per-edit low-rank update ``x @ V_e @ U_e^T`` to a linear module's
-  output. It evaluates B independent edits in one batch, each against its own weight update,
-  without a weight copy per edit; ``merge`` writes an update into the weights for sequential
-  editing.
+* ``RowPatch``: adds a per-edit weight update to a linear module's output, each row of the
+  batch using its own edit's update (``patched`` binds rows to edits). It evaluates B
+  independent edits in one batch without a weight copy per edit, and ``merge`` writes an
+  update into the weights for sequential editing. ``LowRankPatch`` holds the update as
+  factors (ROME, MEMIT, LoRA), ``FullRankPatch`` as a whole matrix (constrained fine-tuning).
 """
 from __future__ import annotations
 
@@ -46,15 +47,15 @@ class ValueShift:
         self.handle.remove()
 
 
-class LowRankPatch:
-    """Per-row low-rank update of a linear module: row r uses edit ``group_of_row[r]``.
+class RowPatch:
+    """Per-row update of a linear module's output: row r uses edit ``group_of_row[r]``.
 
-    ``U`` is [E, d_out, r] and ``V`` is [E, d_in, r]; the update of edit e is ``U_e V_e^T``.
     Rows whose group is -1 run unpatched (e.g. the unedited reference inside one batch).
+    Subclasses give the update of a row's input (``update``) and edit e's weight change.
     """
 
-    def __init__(self, module: nn.Linear, U: torch.Tensor, V: torch.Tensor):
-        self.module, self.U, self.V = module, U, V
+    def __init__(self, module: nn.Linear):
+        self.module = module
         self.group_of_row: torch.Tensor | None = None
         self.handle = module.register_forward_hook(self._hook)
 
@@ -69,25 +70,65 @@ class LowRankPatch:
 
     def _hook(self, module, inputs, output):
         if self.group_of_row is None:
-            raise RuntimeError("LowRankPatch: forward pass without rows bound; use `with patch.rows(...)`")
-        x = inputs[0]
+            raise RuntimeError(f"{type(self).__name__}: forward pass without rows bound; use `with patch.rows(...)`")
         groups = self.group_of_row.clamp(min=0)
         active = (self.group_of_row >= 0).to(output.dtype)[:, None, None]
-        coeff = torch.einsum("bld,bdr->blr", x, self.V[groups].to(x.dtype))
-        update = torch.einsum("blr,bor->blo", coeff, self.U[groups].to(x.dtype))
-        return output + active * update
+        return output + active * self.update(inputs[0], groups)
+
+    def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """The change of the output [B, L, d_out] for input ``x`` [B, L, d_in], row b using edit ``groups[b]``."""
+        raise NotImplementedError
+
+    def weight_delta(self, group: int) -> torch.Tensor:
+        """Edit ``group``'s change of the weight, [d_out, d_in]."""
+        raise NotImplementedError
 
     def merge(self, group: int = 0) -> None:
         """Writes edit ``group``'s update into the module's weight (sequential editing)."""
         with torch.no_grad():
-            self.module.weight += (self.U[group] @ self.V[group].T).to(self.module.weight.dtype)
+            self.module.weight += self.weight_delta(group).to(self.module.weight.dtype)
 
     def remove(self) -> None:
         self.handle.remove()
 
 
+class LowRankPatch(RowPatch):
+    """``U`` is [E, d_out, r] and ``V`` is [E, d_in, r]; the update of edit e is ``U_e V_e^T``."""
+
+    def __init__(self, module: nn.Linear, U: torch.Tensor, V: torch.Tensor):
+        super().__init__(module)
+        self.U, self.V = U, V
+
+    def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        coeff = torch.einsum("bld,bdr->blr", x, self.V[groups].to(x.dtype))
+        return torch.einsum("blr,bor->blo", coeff, self.U[groups].to(x.dtype))
+
+    def weight_delta(self, group: int) -> torch.Tensor:
+        return self.U[group] @ self.V[group].T
+
+
+class FullRankPatch(RowPatch):
+    """``D`` is [E, d_out, d_in]; the update of edit e is ``D_e`` itself."""
+
+    def __init__(self, module: nn.Linear, D: torch.Tensor):
+        super().__init__(module)
+        self.D = D
+
+    def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        # One matmul per edit rather than gathering D per row: a row's copy of D would cost
+        # d_out x d_in each, which does not fit for a real model's MLP.
+        out = x.new_zeros(*x.shape[:-1], self.D.shape[1])
+        for g in groups.unique().tolist():
+            rows = groups == g
+            out[rows] = x[rows] @ self.D[g].T.to(x.dtype)
+        return out
+
+    def weight_delta(self, group: int) -> torch.Tensor:
+        return self.D[group]
+
+
 @contextmanager
-def patched(patches: list[LowRankPatch], group_of_row: torch.Tensor):
+def patched(patches: list[RowPatch], group_of_row: torch.Tensor):
     """Binds the same row-to-edit map on several patches (MEMIT spreads one edit over layers);
     with no patches it binds nothing."""
     with ExitStack() as stack:

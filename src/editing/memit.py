@@ -6,11 +6,11 @@ import torch
 
 from src.editing.cases import EditCase
 from src.editing.hooks import LowRankPatch
-from src.editing.method import EditMethod
+from src.editing.shift import ValueShiftMethod
 from src.editing.rank_one import rank_one_factors
 
 
-class MEMIT(EditMethod):
+class MEMIT(ValueShiftMethod):
     """Mass-Editing Memory in a Transformer (Meng et al. 2023), one update per edit."""
 
     def shift_module(self) -> torch.nn.Module:

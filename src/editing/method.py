@@ -1,16 +1,20 @@
-"""The shared life of an edit: optimise a value shift for a batch of independent edits,
-turn it into a closed-form weight update, and measure it with the model's own decoder.
+"""The shared life of an edit: optimise per-edit parameters for a batch of independent
+edits, turn them into per-edit weight updates, and measure those with the model's own decoder.
 
 A batch from ``EditDataModule`` is one optimisation step of one group of B edits; the
-group's last step carries ``final=True``. Each edit owns one row of ``delta``, its loss is
-summed (not averaged) over the group, and Adam is element-wise, so an edit's trajectory
-does not depend on which edits share its batch. Subclasses say where the shift is added
-(``shift_module``) and how the optimised shift becomes weight updates (``updates``).
+group's last step carries ``final=True``. Each edit owns one row of every optimised
+parameter, its loss is summed (not averaged) over the group, and Adam is element-wise, so an
+edit's trajectory does not depend on which edits share its batch. Subclasses say what is
+optimised and how it acts during a forward pass (``edit_parameters``, ``start_group``,
+``editing``), how it is kept in bounds (``penalty``, ``project``) and which per-row patches
+realise it at the end (``final_patches``): value shifts inserted in closed form
+(``shift.ValueShiftMethod``: ROME, MEMIT) or weight changes optimised directly
+(``weight_edit.WeightEditMethod``: FT-L, LoRA).
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 import lightning as L
@@ -18,43 +22,41 @@ import torch
 import torch.nn.functional as F
 
 from src.editing.cases import EditCase
-from src.editing.hooks import LowRankPatch, ValueShift, patched
-from src.editing.stats import cached_second_moment
+from src.editing.hooks import RowPatch, patched
 from src.evaluation.exact_match import exact_match
 from src.models import load_model, load_tokenizer
 from src.models.padding import left_pad
 
 
+MEASURES = ("efficacy", "generalisation", "specificity")
+
+
 class EditMethod(L.LightningModule):
-    """Base of the locate-then-edit methods (ROME, MEMIT)."""
+    """Base of the edit methods: the optimisation loop, the loss, early stop and evaluation."""
 
     def __init__(self, model_path: str, layers: list[int], lr: float = 0.1, kl_factor: float = 0.0625,
-                 weight_decay: float = 0.5, clamp_norm_factor: float = 4.0, early_stop_loss: float = 0.05,
-                 mom2_source: str | None = "corpus", mom2_samples: int = 2000, mom2_lambda: float = 0.0,
-                 max_batch: int = 64, sequential: bool = False, decoder: dict[str, Any] | None = None,
-                 cache_dir: str | None = None):
+                 early_stop_loss: float = 0.05, max_batch: int = 64, sequential: bool = False,
+                 decoder: dict[str, Any] | None = None, decoders: dict[str, dict[str, Any]] | None = None):
         """
         Args:
             model_path: checkpoint folder in the family's own format, or ``factworld:<family>``.
-            layers: edit layers (ROME: one; MEMIT: the window, ascending).
-            lr: Adam learning rate of the value shift (scale with the hidden-state norm).
+            layers: edit layers (ROME, FT-L, LoRA: one; MEMIT: the window, ascending).
+            lr: Adam learning rate of the optimised parameters (scale with the hidden-state norm).
             kl_factor: weight of KL(original || edited) on the "{subject} is a" prompt.
-            weight_decay: weight of ||delta||^2 / ||v||^2.
-            clamp_norm_factor: after each step, ||delta|| is clamped to this times ||v||.
             early_stop_loss: an edit stops optimising once its loss is below this.
-            mom2_source: text for the key second moment C ("corpus" = the data module's text,
-                a local text file, or null for identity as many ARM configs do).
-            mom2_samples: number of texts used for C.
-            mom2_lambda: MEMIT's regulariser lambda (0 = ROME's exact insertion).
-            max_batch: most edits optimised together (rows of the value shift).
+            max_batch: most edits optimised together (rows of the optimised parameters).
             sequential: keep each edit in the weights for the next ones (default: independent).
-            decoder: options of the family's own sampler for evaluation (MDM steps default to N).
-            cache_dir: where C is cached (default: $MDM_EDIT_CACHE or ./.cache/mdm-edit).
+            decoder: options of the family's own sampler for evaluation (gen_length = N and MDM
+                steps = gen_length by default; ``steps_ratio`` sets steps relative to gen_length,
+                ``extra_length`` decodes that many positions past the object and requires
+                end-of-text right after it).
+            decoders: further named option sets, each measured on the same edits
+                (records' ``decoders``, summary's ``per_decoder``).
         """
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        from src.factworld.build import cache_root, resolve_model_path
+        from src.factworld.build import resolve_model_path
 
         self.model_dir = str(resolve_model_path(model_path))
         self.adapter = load_model(self.model_dir)
@@ -63,37 +65,43 @@ class EditMethod(L.LightningModule):
         if max(layers) >= self.adapter.num_layers or min(layers) < 0:
             raise ValueError(f"layers={layers}: the model has layers 0..{self.adapter.num_layers - 1}")
         self.layers = list(layers)
+        self.max_batch = max_batch
         self.decoder_options = dict(decoder or {})
-        self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
-        self.delta = torch.nn.Parameter(torch.zeros(max_batch, self.shift_size()))
-        self._second_moments: dict[int, torch.Tensor | None] = {}
+        self.extra_decoders = {name: dict(options or {}) for name, options in (decoders or {}).items()}
         self._group: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ subclass hooks
-    def shift_module(self) -> torch.nn.Module:
+    def edit_parameters(self) -> list[torch.nn.Parameter]:
+        """What Adam optimises; dimension 0 of each is the edit's row (``max_batch`` rows)."""
         raise NotImplementedError
 
-    def shift_size(self) -> int:
-        return self.adapter.hidden_size
+    def start_group(self, cases: list[EditCase]) -> dict[str, Any]:
+        """Resets the rows of a new group (with the network unedited); returns group state."""
+        raise NotImplementedError
 
-    def updates(self, cases: list[EditCase], targets: torch.Tensor) -> list[LowRankPatch]:
-        """Weight updates (one patch per edited module) that realise ``targets`` per edit."""
+    def editing(self, n: int, edit_of_row: torch.Tensor, position: torch.Tensor) -> AbstractContextManager:
+        """The edits of the first ``n`` rows acting on a forward pass: row r of the batch is
+        edit ``edit_of_row[r]``, whose subject's last token is at ``position[r]``."""
+        raise NotImplementedError
+
+    def penalty(self, n: int) -> torch.Tensor:
+        """Per-edit regulariser added to the loss, [n]."""
+        return torch.zeros(n)
+
+    def project(self, n: int) -> None:
+        """Puts the rows back into their allowed set after each step."""
+
+    def final_patches(self, cases: list[EditCase]) -> list[RowPatch]:
+        """Per-row weight updates (one patch per edited module) that realise the edits."""
+        raise NotImplementedError
+
+    def change_norms(self, n: int) -> torch.Tensor:
+        """Norm of each edit's optimised change, recorded as ``delta_norm``, [n]."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
-        return torch.optim.Adam([self.delta], lr=self.hparams.lr)
-
-    def second_moment(self, layer: int) -> torch.Tensor | None:
-        if layer not in self._second_moments:
-            source = self.hparams.mom2_source
-            if source is None:
-                self._second_moments[layer] = None
-            else:
-                texts = self.trainer.datamodule.corpus_ids(source, self.hparams.mom2_samples, self.tokenizer)
-                self._second_moments[layer] = cached_second_moment(
-                    self.adapter, self.model_dir, layer, source, texts, self.cache_dir)
-        return self._second_moments[layer]
+        return torch.optim.Adam(self.edit_parameters(), lr=self.hparams.lr)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int):
         cases: list[EditCase] = batch["cases"]
@@ -126,14 +134,13 @@ class EditMethod(L.LightningModule):
 
     def _begin(self, batch_id: int, cases: list[EditCase]) -> None:
         n = len(cases)
-        if n > self.delta.shape[0]:
-            raise ValueError(f"a batch of {n} edits exceeds max_batch={self.delta.shape[0]}")
+        if n > self.max_batch:
+            raise ValueError(f"a batch of {n} edits exceeds max_batch={self.max_batch}")
         with torch.no_grad():
-            self.delta.zero_()
-            init = self._capture(self.shift_module(), [self._state_inputs(c, c.prompt) for c in cases], "output")
+            state = self.start_group(cases)
             ref = self._essence_logprobs(cases)
         self.optimizers().optimizer.state.clear()
-        self._group = {"id": batch_id, "init": init, "ref_logprobs": ref, "start": time.time(),
+        self._group = {**state, "id": batch_id, "ref_logprobs": ref, "start": time.time(),
                        "stopped": torch.zeros(n, dtype=torch.bool), "trace": [[] for _ in cases], "error": None}
 
     def _state_inputs(self, case: EditCase, prompt) -> tuple[list[int], int]:
@@ -142,19 +149,8 @@ class EditMethod(L.LightningModule):
         ids, _ = self.adapter.target_inputs(prompt.ids, case.target_ids)
         return ids, prompt.subject_last
 
-    def keys(self, layer: int, cases: list[EditCase], patches: list[LowRankPatch] = ()) -> torch.Tensor:
-        """Key k* per edit at ``layer``: the edit site's input at the subject's last token,
-        averaged over the context prefixes, under any updates already in ``patches``."""
-        rows, owner = [], []
-        for e, c in enumerate(cases):
-            rows += [self._state_inputs(c, p) for p in c.contexts]
-            owner += [e] * len(c.contexts)
-        owner = torch.tensor(owner)
-        k = self._capture(self.adapter.edit_module(layer), rows, "input", owner, patches)
-        return torch.zeros(len(cases), k.shape[1]).index_add(0, owner, k) / torch.bincount(owner)[:, None]
-
     def _capture(self, module: torch.nn.Module, rows: list[tuple[list[int], int]], what: str,
-                 group_of_row: torch.Tensor | None = None, patches: list[LowRankPatch] = ()) -> torch.Tensor:
+                 group_of_row: torch.Tensor | None = None, patches: list[RowPatch] = ()) -> torch.Tensor:
         """Input or output of ``module`` at one position per row, [R, d]."""
         ids, mask, pos = self._padded(rows)
         seen: list[torch.Tensor] = []
@@ -196,18 +192,15 @@ class EditMethod(L.LightningModule):
                     shift_pos.append(prompt.subject_last)
                     sup_pos.append(positions)
                     labels.append([case.target_ids[p - start] for p in positions])
-        # The essence rows share the forward pass: their shift sits at the subject as well.
+        # The essence rows share the forward pass: a value shift sits at the subject there too.
         essence = [self.adapter.query_inputs(c.essence.ids) for c in cases]
         all_rows = rows + [r[0] for r in essence]
         ids, mask = left_pad(all_rows, self.adapter.pad_token_id)
         pad = torch.tensor([ids.shape[1] - len(r) for r in all_rows])
         edit_idx = torch.tensor(edit_of_row + list(range(n)))
         at = pad + torch.tensor(shift_pos + [c.essence.subject_last for c in cases])
-        shift = ValueShift(self.shift_module(), self.delta, edit_idx, at)
-        try:
+        with self.editing(n, edit_idx, at):
             logp = F.log_softmax(self.adapter.token_logits(ids, mask).float(), dim=-1)
-        finally:
-            shift.remove()
 
         nll = torch.zeros(n)
         count = torch.zeros(n)
@@ -221,24 +214,23 @@ class EditMethod(L.LightningModule):
         edited = logp[len(rows) + torch.arange(n), query]
         ref = group["ref_logprobs"]
         kl = (ref.exp() * (ref - edited)).sum(-1)
-        init_norm = group["init"].norm(dim=-1)
-        decay = self.delta[:n].norm(dim=-1) ** 2 / init_norm ** 2
-        loss = nll + self.hparams.kl_factor * kl + self.hparams.weight_decay * decay
+        loss = nll + self.hparams.kl_factor * kl + self.penalty(n)
 
         active = ~group["stopped"]
-        for e in range(n):
-            group["trace"][e].append(float(loss[e].detach()) if active[e] else group["trace"][e][-1])
+        # A stopped edit's trace ends where it stopped, whatever the rest of its group does.
+        for e in active.nonzero().flatten().tolist():
+            group["trace"][e].append(float(loss[e].detach()))
         opt = self.optimizers()
         opt.zero_grad()
         self.manual_backward(loss[active].sum())
-        keep = self.delta.detach()[:n][~active].clone()
+        params = self.edit_parameters()
+        keep = [p.detach()[:n][~active].clone() for p in params]
         opt.step()
         with torch.no_grad():
             # Adam's momentum would keep moving a stopped edit: put it back.
-            self.delta[:n][~active] = keep
-            radius = self.hparams.clamp_norm_factor * init_norm
-            norm = self.delta[:n].norm(dim=-1)
-            self.delta[:n] *= torch.where(norm > radius, radius / norm.clamp(min=1e-12), 1.0)[:, None]
+            for p, kept in zip(params, keep):
+                p[:n][~active] = kept
+            self.project(n)
         group["stopped"] |= (loss.detach() < self.hparams.early_stop_loss)
         self.log("edit/loss", loss.detach().mean(), prog_bar=True, batch_size=n)
 
@@ -246,10 +238,12 @@ class EditMethod(L.LightningModule):
     @torch.no_grad()
     def _finish(self, cases: list[EditCase], group: dict[str, Any]) -> list[dict[str, Any]]:
         n = len(cases)
-        targets = group["init"] + self.delta[:n].detach()
-        patches = self.updates(cases, targets)
+        patches = self.final_patches(cases)
         try:
-            scores = self.evaluate(cases, patches)
+            scores = self.evaluate(cases, patches, self.decoder_options)
+            for name, options in self.extra_decoders.items():
+                for e, extra in enumerate(self.evaluate(cases, patches, options)):
+                    scores[e].setdefault("decoders", {})[name] = {m: extra[m] for m in MEASURES}
             if self.hparams.sequential:
                 for e in range(n):
                     for patch in patches:
@@ -258,13 +252,15 @@ class EditMethod(L.LightningModule):
             for patch in patches:
                 patch.remove()
         elapsed = (time.time() - group["start"]) / n
-        return [self._record(c, group, e, status="ok", reason=None, delta_norm=float(self.delta[e].norm()),
+        norms = self.change_norms(n)
+        return [self._record(c, group, e, status="ok", reason=None, delta_norm=float(norms[e]),
                              time_s=elapsed, **scores[e]) for e, c in enumerate(cases)]
 
-    def evaluate(self, cases: list[EditCase], patches: list[LowRankPatch]) -> list[dict[str, Any]]:
-        """Exact match with the model's own decoder, each row against its own edit's update:
-        efficacy (edit prompt, new object), generalisation (paraphrases, new object),
-        specificity (other subjects keep their true objects)."""
+    def evaluate(self, cases: list[EditCase], patches: list[RowPatch],
+                 options: dict[str, Any]) -> list[dict[str, Any]]:
+        """Exact match with the model's own decoder under ``options``, each row against its own
+        edit's update: efficacy (edit prompt, new object), generalisation (paraphrases, new
+        object), specificity (other subjects keep their true objects)."""
         prompts, objects, owner, kind = [], [], [], []
         for e, c in enumerate(cases):
             for ids, obj, k in ([(c.prompt.ids, c.target_ids, "efficacy")]
@@ -279,13 +275,13 @@ class EditMethod(L.LightningModule):
             with patched(patches, torch.tensor([owner[i] for i in idx])):
                 # One decoder batch: the patch's row binding covers exactly these rows.
                 ok, gen = exact_match(self.adapter, [prompts[i] for i in idx], [objects[i] for i in idx],
-                                      self.decoder_options, batch_size=len(idx))
+                                      options, batch_size=len(idx))
             for j, i in enumerate(idx):
                 hits[i], generated[i] = ok[j], gen[j]
         scores = []
         for e, c in enumerate(cases):
             mine = [i for i in range(len(prompts)) if owner[i] == e]
-            by_kind = {k: [hits[i] for i in mine if kind[i] == k] for k in ("efficacy", "generalisation", "specificity")}
+            by_kind = {k: [hits[i] for i in mine if kind[i] == k] for k in MEASURES}
             first = mine[0]
             scores.append({
                 "efficacy": float(by_kind["efficacy"][0]),

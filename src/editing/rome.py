@@ -5,11 +5,11 @@ import torch
 
 from src.editing.cases import EditCase
 from src.editing.hooks import LowRankPatch
-from src.editing.method import EditMethod
+from src.editing.shift import ValueShiftMethod
 from src.editing.rank_one import rank_one_factors
 
 
-class ROME(EditMethod):
+class ROME(ValueShiftMethod):
     """Rank-One Model Editing at ``layers[0]`` (Meng et al. 2022)."""
 
     def shift_module(self) -> torch.nn.Module:

@@ -1,5 +1,7 @@
 """Multi-token efficacy, the study's measure: does the model's own decoder, asked for exactly N
-tokens after the prompt, produce the N-token object?"""
+tokens after the prompt, produce the N-token object? With ``extra_length`` k it is asked for
+N + k tokens and must produce the object followed by end-of-text (the answer ends there; what
+follows end-of-text is not read)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,7 +27,9 @@ def exact_match(adapter: ModelAdapter, prompt_ids_list: Sequence[Sequence[int]],
     """(hit per pair, generated tokens per pair), in input order.
 
     Pairs are grouped by object length N (one ``gen_length`` per batch) and decoded in batches
-    of at most ``batch_size``; ``generate`` defaults MDM steps to N.
+    of at most ``batch_size``; ``generate`` defaults MDM steps to gen_length. The options are
+    the decoder's, plus ``extra_length`` (default 0): gen_length = N + extra_length, and a hit
+    also needs the adapter's end-of-text token at position N.
     """
     if len(prompt_ids_list) != len(object_ids_list):
         raise ValueError(f"{len(prompt_ids_list)} prompts but {len(object_ids_list)} objects")
@@ -35,14 +39,20 @@ def exact_match(adapter: ModelAdapter, prompt_ids_list: Sequence[Sequence[int]],
     for index, obj in enumerate(object_ids_list):
         by_length[len(obj)].append(index)
     generated: list[list[int]] = [[] for _ in object_ids_list]
+    hits = [False] * len(object_ids_list)
     device = model_device(adapter)
     for length, indices in sorted(by_length.items()):
-        kwargs = decoder_kwargs(length) if callable(decoder_kwargs) else decoder_kwargs or {}
+        kwargs = dict(decoder_kwargs(length) if callable(decoder_kwargs) else decoder_kwargs or {})
+        extra = kwargs.pop("extra_length", 0)
+        if extra < 0 or (extra and adapter.eos_token_id is None):
+            raise ValueError(f"extra_length={extra} needs to be >= 0 and the model to have an end-of-text token "
+                             f"(eos_token_id={adapter.eos_token_id})")
+        ending = [adapter.eos_token_id] if extra else []
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
             ids, mask = left_pad([prompt_ids_list[i] for i in chunk], adapter.pad_token_id, device)
-            tokens = generate(adapter, ids, mask, length, **kwargs).tokens.tolist()
+            tokens = generate(adapter, ids, mask, length + extra, **kwargs).tokens.tolist()
             for index, row in zip(chunk, tokens):
                 generated[index] = row
-    hits = [row == list(obj) for row, obj in zip(generated, object_ids_list)]
+                hits[index] = row[:length + len(ending)] == list(object_ids_list[index]) + ending
     return hits, generated

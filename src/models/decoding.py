@@ -9,6 +9,7 @@ reveal: pass a seeded ``generator`` to reproduce it).
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -273,18 +274,26 @@ def decoder_options(decoder: Decoder) -> list[str]:
 
 
 def generate(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-             gen_length: int, **decoder_kwargs) -> GenerationResult:
+             gen_length: int, steps_ratio: float | None = None, **decoder_kwargs) -> GenerationResult:
     """Decode with the adapter's own sampler (``adapter.decoder``); MDM ``steps`` default to
-    ``gen_length``. An option the sampler does not take raises TypeError."""
+    ``gen_length``, or to ceil(``steps_ratio`` x gen_length) (at least 1) when that is given.
+    An option the sampler does not take raises TypeError."""
     name = adapter.decoder
     if name not in DECODERS:
         raise ValueError(f"{type(adapter).__name__}.decoder is {name!r}; known decoders: {sorted(DECODERS)}")
     decoder = DECODERS[name]
     options = decoder_options(decoder)
-    unknown = sorted(set(decoder_kwargs) - set(options))
+    takes = options + (["steps_ratio"] if "steps" in options else [])
+    given = set(decoder_kwargs) | ({"steps_ratio"} if steps_ratio is not None else set())
+    unknown = sorted(given - set(takes))
     if unknown:
         raise TypeError(f"decoder {name!r} got unknown option(s) {', '.join(map(repr, unknown))}; "
-                        f"it takes: {', '.join(options) or 'none'}")
+                        f"it takes: {', '.join(takes) or 'none'}")
+    if steps_ratio is not None:
+        if steps_ratio <= 0 or "steps" in decoder_kwargs:
+            raise ValueError(f"steps_ratio must be positive and not given with steps; got steps_ratio="
+                             f"{steps_ratio}, steps={decoder_kwargs.get('steps')}")
+        decoder_kwargs["steps"] = max(1, math.ceil(steps_ratio * gen_length))
     if "steps" in options:
         decoder_kwargs.setdefault("steps", gen_length)
     return decoder(adapter, input_ids, attention_mask, gen_length, **decoder_kwargs)

@@ -13,8 +13,8 @@ from src.fit import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fit_args(tmp: Path, name: str, family: str = "llama", *extra: str) -> list[str]:
-    return ["--config", "llada_corrected.yaml",
+def fit_args(tmp: Path, name: str, family: str = "llama", *extra: str, config: str = "llada_corrected.yaml") -> list[str]:
+    return ["--config", config,
             "--model.init_args.model_path", f"factworld:{family}@tiny",
             "--model.init_args.layers", "[0]",
             "--trainer.logger.init_args.save_dir", str(tmp), "--trainer.logger.init_args.name", name,

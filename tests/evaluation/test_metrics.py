@@ -197,6 +197,22 @@ def test_exact_match_batched_equals_one_by_one(name, options):
                                                                  generated[3] == [1] * 4]
 
 
+@pytest.mark.parametrize("name", ["llama", "llada", "dream"])
+def test_exact_match_with_extra_length_needs_end_of_text_right_after_the_object(name):
+    model = build(name)
+    options = {"extra_length": 2, **({"alg": "maskgit_plus"} if name == "dream" else {})}
+    generated = exact_match(model, PROMPTS, OBJECTS, options)[1]
+    assert [len(g) for g in generated] == [len(o) + 2 for o in OBJECTS]
+    # Objects planted as what the decoder writes first: a hit iff the next token is end-of-text.
+    planted = [g[:len(o)] for g, o in zip(generated, OBJECTS)]
+    model.eos_token_id = generated[0][len(OBJECTS[0])]
+    hits = exact_match(model, PROMPTS, planted, options)[0]
+    assert hits[0] and hits == [g[len(o)] == model.eos_token_id for g, o in zip(generated, OBJECTS)]
+    model.eos_token_id = None
+    with pytest.raises(ValueError, match="end-of-text"):
+        exact_match(model, PROMPTS, planted, options)
+
+
 # ----------------------------------------------------------------------------- per length
 def test_per_length_rate_and_merged_instances():
     lengths, values = torch.tensor([1, 2, 2, 9, 12, 2, 3]), torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.25])

@@ -326,6 +326,21 @@ def test_generate_rejects_options_of_other_decoders(model, kwargs, named):
         generate(adapter, *batch(), 4, **kwargs)
 
 
+@pytest.mark.parametrize("ratio, steps", [(0.5, 2), (0.3, 2), (0.01, 1), (1.0, 4)])
+def test_steps_ratio_sets_steps_relative_to_gen_length(ratio, steps):
+    relative = generate(PlantedMDM(peaked(TARGETS, CONF)), *batch(), 4, steps_ratio=ratio)
+    fixed = llada_sample(PlantedMDM(peaked(TARGETS, CONF)), *batch(), 4, steps=steps)
+    assert torch.equal(relative.order, fixed.order) and int(relative.order.max()) == steps - 1
+
+
+def test_steps_ratio_needs_a_sampler_with_steps_and_no_steps_beside_it():
+    with pytest.raises(TypeError, match="steps_ratio"):
+        generate(ChainARM(), *batch(), 4, steps_ratio=0.5)
+    for kwargs in (dict(steps_ratio=0.5, steps=2), dict(steps_ratio=0.0)):
+        with pytest.raises(ValueError, match="steps_ratio"):
+            generate(PlantedMDM(peaked(TARGETS, CONF)), *batch(), 4, **kwargs)
+
+
 def test_decoder_options():
     assert decoder_options(arm_greedy) == []
     assert "remasking" in decoder_options(llada_sample) and "alg_temp" in decoder_options(dream_sample)

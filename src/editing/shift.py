@@ -1,0 +1,104 @@
+"""Locate-then-edit: optimise a value shift at the subject's last token, then insert it into
+the weights by a closed-form update whitened by the key second moment C (ROME, MEMIT)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from src.editing.cases import EditCase
+from src.editing.hooks import LowRankPatch, RowPatch, ValueShift
+from src.editing.method import EditMethod
+from src.editing.stats import cached_second_moment
+
+
+class ValueShiftMethod(EditMethod):
+    """Each edit owns one row of ``delta``, added to ``shift_module``'s output at the subject."""
+
+    def __init__(self, *args, weight_decay: float = 0.5, clamp_norm_factor: float = 4.0,
+                 mom2_source: str | None = "corpus", mom2_samples: int = 2000, mom2_lambda: float = 0.0,
+                 cache_dir: str | None = None, **kwargs):
+        """
+        Args:
+            weight_decay: weight of ||delta||^2 / ||v||^2.
+            clamp_norm_factor: after each step, ||delta|| is clamped to this times ||v||.
+            mom2_source: text for the key second moment C ("corpus" = the data module's text,
+                a local text file, or null for identity as many ARM configs do).
+            mom2_samples: number of texts used for C.
+            mom2_lambda: MEMIT's regulariser lambda (0 = ROME's exact insertion).
+            cache_dir: where C is cached (default: $MDM_EDIT_CACHE or ./.cache/mdm-edit).
+        """
+        super().__init__(*args, **kwargs)
+        from src.factworld.build import cache_root
+
+        self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
+        self.delta = torch.nn.Parameter(torch.zeros(self.max_batch, self.shift_size()))
+        self._second_moments: dict[int, torch.Tensor | None] = {}
+
+    # ------------------------------------------------------------------ subclass hooks
+    def shift_module(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def shift_size(self) -> int:
+        return self.adapter.hidden_size
+
+    def updates(self, cases: list[EditCase], targets: torch.Tensor) -> list[LowRankPatch]:
+        """Weight updates (one patch per edited module) that realise ``targets`` per edit."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ EditMethod hooks
+    def edit_parameters(self) -> list[torch.nn.Parameter]:
+        return [self.delta]
+
+    def start_group(self, cases: list[EditCase]) -> dict[str, Any]:
+        self.delta.zero_()
+        init = self._capture(self.shift_module(), [self._state_inputs(c, c.prompt) for c in cases], "output")
+        return {"init": init}
+
+    @contextmanager
+    def editing(self, n: int, edit_of_row: torch.Tensor, position: torch.Tensor):
+        shift = ValueShift(self.shift_module(), self.delta, edit_of_row, position)
+        try:
+            yield
+        finally:
+            shift.remove()
+
+    def penalty(self, n: int) -> torch.Tensor:
+        init_norm = self._group["init"].norm(dim=-1)
+        return self.hparams.weight_decay * self.delta[:n].norm(dim=-1) ** 2 / init_norm ** 2
+
+    def project(self, n: int) -> None:
+        radius = self.hparams.clamp_norm_factor * self._group["init"].norm(dim=-1)
+        norm = self.delta[:n].norm(dim=-1)
+        self.delta[:n] *= torch.where(norm > radius, radius / norm.clamp(min=1e-12), 1.0)[:, None]
+
+    def final_patches(self, cases: list[EditCase]) -> list[RowPatch]:
+        return self.updates(cases, self._group["init"] + self.delta[:len(cases)].detach())
+
+    def change_norms(self, n: int) -> torch.Tensor:
+        return self.delta[:n].detach().norm(dim=-1)
+
+    # ------------------------------------------------------------------ keys and their statistics
+    def second_moment(self, layer: int) -> torch.Tensor | None:
+        if layer not in self._second_moments:
+            source = self.hparams.mom2_source
+            if source is None:
+                self._second_moments[layer] = None
+            else:
+                texts = self.trainer.datamodule.corpus_ids(source, self.hparams.mom2_samples, self.tokenizer)
+                self._second_moments[layer] = cached_second_moment(
+                    self.adapter, self.model_dir, layer, source, texts, self.cache_dir)
+        return self._second_moments[layer]
+
+    def keys(self, layer: int, cases: list[EditCase], patches: list[RowPatch] = ()) -> torch.Tensor:
+        """Key k* per edit at ``layer``: the edit site's input at the subject's last token,
+        averaged over the context prefixes, under any updates already in ``patches``."""
+        rows, owner = [], []
+        for e, c in enumerate(cases):
+            rows += [self._state_inputs(c, p) for p in c.contexts]
+            owner += [e] * len(c.contexts)
+        owner = torch.tensor(owner)
+        k = self._capture(self.adapter.edit_module(layer), rows, "input", owner, patches)
+        return torch.zeros(len(cases), k.shape[1]).index_add(0, owner, k) / torch.bincount(owner)[:, None]
