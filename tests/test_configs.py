@@ -10,7 +10,7 @@ from src.config_path import CONFIGS, resolve_config
 from src.data.datamodule import EditDataModule
 from src.editing.method import EditMethod
 
-EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace", "sweep"))
+EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace", "sweep", "robustness"))
 
 
 def parser() -> LightningArgumentParser:
@@ -33,6 +33,16 @@ def test_config_parses(path: Path):
         args += ["--model.init_args.model_path", "/models/checkpoint"]
     cfg = parser().parse_args(args)
     assert cfg.model.init_args.layers
+
+
+@pytest.mark.parametrize("base", ["llada_naive", "llada_corrected", "dream_naive", "dream_corrected"])
+def test_robustness_overlay_adds_decoders_to_its_base(base: str):
+    family = base.split("_")[0]
+    cfg = parser().parse_args(["--config", str(resolve_config(f"{base}.yaml")),
+                               "--config", str(resolve_config(f"robustness/{family}.yaml"))])
+    assert cfg.model.init_args.decoders and cfg.model.init_args.model_path == f"factworld:{family}"
+    # Its own folder: the base run's records must not be taken for this run's (resume).
+    assert cfg.trainer.logger.init_args.version == "robustness"
 
 
 def test_main_configs_are_shipped():
