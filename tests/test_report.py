@@ -98,3 +98,12 @@ def test_report_reads_real_sweep_fit_and_trace_outputs(tiny_cache, tmp_path):
     assert [type(load(f)) for f in folders[1:]] == [FitRun, TraceRun] and load(folders[2]).family == "llada"
     text = main([*map(str, folders), "--out", str(tmp_path / "report.md")]).read_text()
     assert "| L1 | llada | ROME corrected L1 |" in text and "### s: llada ROME" in text
+
+
+def test_rome_labels_say_where_the_shift_was_optimised(tmp_path):
+    subject = fit_run(tmp_path / "a", "llama")
+    (subject / "config.yaml").write_text("data:\n  schedule: none\nmodel:\n  init_args:\n    through_update: false\n")
+    through = fit_run(tmp_path / "b", "llada", schedule="study")
+    (through / "config.yaml").write_text("data:\n  schedule: study\nmodel:\n  init_args:\n    through_update: true\n")
+    assert load(subject).label == "ROME (subject shift) L0"
+    assert load(through).label == "ROME corrected L0"

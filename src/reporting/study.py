@@ -56,6 +56,8 @@ class FitRun:
     schedule: str | None = None
     """``data.schedule`` of the run's config.yaml; None where that file is missing."""
     per_decoder: dict[str, PerLength] = field(default_factory=dict)
+    subject_shift: bool = False
+    """ROME with the shift at the subject's last token only (``through_update: false``)."""
 
     @property
     def is_mdm(self) -> bool:
@@ -74,7 +76,8 @@ class FitRun:
     @property
     def label(self) -> str:
         """Method, variant and layers, e.g. "ROME corrected L0", "MEMIT L0-1"."""
-        return " ".join(filter(None, [self.method, self.variant, "L" + "-".join(map(str, self.layers))]))
+        method = f"{self.method} (subject shift)" if self.subject_shift else self.method
+        return " ".join(filter(None, [method, self.variant, "L" + "-".join(map(str, self.layers))]))
 
 
 @dataclass
@@ -109,9 +112,12 @@ class Sweep:
 def load_fit(folder: Path, summary: dict | None = None) -> FitRun:
     summary = summary if summary is not None else json.loads((folder / "summary.json").read_text())
     config = folder / "config.yaml"
-    schedule = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("schedule") if config.is_file() else None
+    cfg = (yaml.safe_load(config.read_text()) or {}) if config.is_file() else {}
+    schedule = cfg.get("data", {}).get("schedule")
+    init = (cfg.get("model") or {}).get("init_args") or {}
+    subject_shift = summary["method"] == "ROME" and init.get("through_update") is False
     return FitRun(folder, summary["family"], summary["method"], summary["layers"], summary["per_length"],
-                  summary.get("counts", {}), schedule, summary.get("per_decoder", {}))
+                  summary.get("counts", {}), schedule, summary.get("per_decoder", {}), subject_shift)
 
 
 def _trace_family(folder: Path, summary: dict) -> str:
