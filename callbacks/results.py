@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from callbacks.efficacy import EfficacyPerLength
 from src.evaluation.per_length import PerLengthRate, format_table
 
 MEASURES = ("efficacy", "generalisation", "specificity")
@@ -100,7 +101,10 @@ class ResultsWriter(L.Callback):
         summary["family"] = pl_module.adapter.family
         summary["layers"] = pl_module.layers
         (self.folder / "summary.json").write_text(json.dumps(summary, indent=2))
-        print(format_table(summary["per_length"], summary["counts"]))
+        # EfficacyPerLength prints this run's table; the folder's differs once a run resumed.
+        if self.done or not any(isinstance(cb, EfficacyPerLength) for cb in trainer.callbacks):
+            print(f"\nAll edits recorded in {self.folder} (earlier runs included):")
+            print(format_table(summary["per_length"], summary["counts"]))
         if "per_decoder" in summary:
             print("efficacy under each extra decoder:")
             print(format_table({name: t.get("efficacy", {}) for name, t in summary["per_decoder"].items()},
