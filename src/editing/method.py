@@ -43,7 +43,10 @@ class EditMethod(L.LightningModule):
             layers: edit layers (ROME, FT-L, LoRA: one; MEMIT: the window, ascending).
             lr: Adam learning rate of the optimised parameters (scale with the hidden-state norm).
             kl_factor: weight of KL(original || edited) on the "{subject} is a" prompt.
-            early_stop_loss: an edit stops optimising once its loss is below this.
+            early_stop_loss: an edit stops optimising once its loss has stayed below this for N
+                consecutive steps (N = its target length): a corrected MDM edit's loss drops
+                first on states with most tokens revealed, and must not stop before the study's
+                schedule has shown it every reveal count, the fully masked state included.
             max_batch: most edits optimised together (rows of the optimised parameters).
             sequential: keep each edit in the weights for the next ones (default: independent).
             decoder: options of the family's own sampler for evaluation (gen_length = N and MDM
@@ -231,7 +234,9 @@ class EditMethod(L.LightningModule):
             for p, kept in zip(params, keep):
                 p[:n][~active] = kept
             self.project(n)
-        group["stopped"] |= (loss.detach() < self.hparams.early_stop_loss)
+        group["stopped"] |= torch.tensor([len(trace) >= case.length
+                                          and max(trace[-case.length:]) < self.hparams.early_stop_loss
+                                          for trace, case in zip(group["trace"], cases)])
         self.log("edit/loss", loss.detach().mean(), prog_bar=True, batch_size=n)
 
     # ------------------------------------------------------------------ closing an edit group

@@ -91,3 +91,11 @@ def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path):
         assert one[cid]["efficacy"] == two[cid]["efficacy"]
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["ok"] == 6
+
+
+def test_early_stop_waits_for_one_loss_per_reveal_count(tiny_cache, tmp_path):
+    # Every loss is below the threshold: an edit of N tokens stops after exactly N steps, the
+    # study's schedule having shown it k = 0..N-1 revealed tokens.
+    main(fit_args(tmp_path, "run", "llada", "--data.schedule", "study", "--model.init_args.early_stop_loss", "1e9"))
+    recs = records(tmp_path / "run")
+    assert recs and all(r["steps"] == r["target_length"] for r in recs.values())
