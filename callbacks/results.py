@@ -45,7 +45,8 @@ def per_length(rows: list[dict]) -> dict[str, dict[int, float]]:
 
 def summarise(records: list[dict]) -> dict:
     """Per-length means of the three measures over the successful edits, the same under each
-    extra decoder (``per_decoder``: name -> measure -> N -> value), and the counts."""
+    extra decoder (``per_decoder``: name -> measure -> N -> value), efficacy per edit site
+    (``per_site``: site -> N -> value) when measured, and the counts."""
     ok = [r for r in records if r["status"] == "ok"]
     names = list(dict.fromkeys(name for r in ok for name in r.get("decoders", {})))  # config order
     per_decoder = {name: per_length([{"target_length": r["target_length"], **r["decoders"][name]}
@@ -57,6 +58,11 @@ def summarise(records: list[dict]) -> dict:
                "failed": len(records) - len(ok)}
     if per_decoder:
         summary["per_decoder"] = per_decoder
+    sited = [r for r in ok if "sites" in r]
+    if sited:
+        # Teacher-forced efficacy with the update at each site (src.editing.sites): site -> N -> value.
+        summary["per_site"] = {site: per_length([{"target_length": r["target_length"], "efficacy": r["sites"][site]}
+                                                 for r in sited])["efficacy"] for site in sited[0]["sites"]}
     return summary
 
 
@@ -109,4 +115,7 @@ class ResultsWriter(L.Callback):
             print("efficacy under each extra decoder:")
             print(format_table({name: t.get("efficacy", {}) for name, t in summary["per_decoder"].items()},
                                summary["counts"]))
+        if "per_site" in summary:
+            print("teacher-forced efficacy with each edit's update at these positions only:")
+            print(format_table(summary["per_site"], summary["counts"]))
         print(f"{summary['ok']} edits measured, {summary['failed']} failed; results in {self.folder}")

@@ -57,22 +57,27 @@ class RowPatch:
     def __init__(self, module: nn.Linear):
         self.module = module
         self.group_of_row: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None
         self.handle = module.register_forward_hook(self._hook)
 
     @contextmanager
-    def rows(self, group_of_row: torch.Tensor):
-        """Binds the rows of the next forward passes to their edits."""
-        previous, self.group_of_row = self.group_of_row, group_of_row
+    def rows(self, group_of_row: torch.Tensor, positions: torch.Tensor | None = None):
+        """Binds the rows of the next forward passes to their edits; ``positions`` [B, L]
+        (bool) limits the update to those tokens (where an edit acts: ``edit_sites``)."""
+        previous = self.group_of_row, self.positions
+        self.group_of_row, self.positions = group_of_row, positions
         try:
             yield self
         finally:
-            self.group_of_row = previous
+            self.group_of_row, self.positions = previous
 
     def _hook(self, module, inputs, output):
         if self.group_of_row is None:
             raise RuntimeError(f"{type(self).__name__}: forward pass without rows bound; use `with patch.rows(...)`")
         groups = self.group_of_row.clamp(min=0)
         active = (self.group_of_row >= 0).to(output.dtype)[:, None, None]
+        if self.positions is not None:
+            active = active * self.positions.to(output.dtype)[..., None]
         return output + active * self.update(inputs[0], groups)
 
     def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
@@ -128,10 +133,10 @@ class FullRankPatch(RowPatch):
 
 
 @contextmanager
-def patched(patches: list[RowPatch], group_of_row: torch.Tensor):
-    """Binds the same row-to-edit map on several patches (MEMIT spreads one edit over layers);
-    with no patches it binds nothing."""
+def patched(patches: list[RowPatch], group_of_row: torch.Tensor, positions: torch.Tensor | None = None):
+    """Binds the same row-to-edit map (and token mask) on several patches (MEMIT spreads one
+    edit over layers); with no patches it binds nothing."""
     with ExitStack() as stack:
         for patch in patches:
-            stack.enter_context(patch.rows(group_of_row))
+            stack.enter_context(patch.rows(group_of_row, positions))
         yield

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from src.editing.cases import EditCase
 from src.editing.hooks import RowPatch, patched
+from src.editing.sites import edit_sites
 from src.evaluation.exact_match import exact_match
 from src.models import load_model, load_tokenizer
 from src.models.padding import left_pad
@@ -36,7 +37,8 @@ class EditMethod(L.LightningModule):
 
     def __init__(self, model_path: str, layers: list[int], lr: float = 0.1, kl_factor: float = 0.0625,
                  early_stop_loss: float = 0.05, max_batch: int = 64, sequential: bool = False,
-                 decoder: dict[str, Any] | None = None, decoders: dict[str, dict[str, Any]] | None = None):
+                 decoder: dict[str, Any] | None = None, decoders: dict[str, dict[str, Any]] | None = None,
+                 edit_sites: bool = False):
         """
         Args:
             model_path: checkpoint folder in the family's own format, or ``factworld:<family>``.
@@ -55,6 +57,9 @@ class EditMethod(L.LightningModule):
                 end-of-text right after it).
             decoders: further named option sets, each measured on the same edits
                 (records' ``decoders``, summary's ``per_decoder``).
+            edit_sites: also score each edit with its update applied only at the subject's last
+                token and everywhere but there (``src.editing.sites``; records' ``sites``,
+                summary's ``per_site``).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -249,6 +254,9 @@ class EditMethod(L.LightningModule):
             for name, options in self.extra_decoders.items():
                 for e, extra in enumerate(self.evaluate(cases, patches, options)):
                     scores[e].setdefault("decoders", {})[name] = {m: extra[m] for m in MEASURES}
+            if self.hparams.edit_sites:
+                for e, sites in enumerate(edit_sites(self.adapter, cases, patches)):
+                    scores[e]["sites"] = sites
             if self.hparams.sequential:
                 for e in range(n):
                     for patch in patches:

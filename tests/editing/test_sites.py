@@ -1,0 +1,32 @@
+"""Where an edit acts: position masks on the per-row patches, and the ``edit_sites`` records."""
+import json
+
+import torch
+
+from src.editing.hooks import LowRankPatch, patched
+from src.fit import main
+from tests.editing.test_fit import fit_args, records
+
+
+def test_position_mask_limits_the_update_to_its_tokens():
+    module = torch.nn.Linear(3, 2, bias=False)
+    x = torch.randn(1, 4, 3)
+    plain = module(x)
+    patch = LowRankPatch(module, torch.ones(1, 2, 1), torch.ones(1, 3, 1))
+    keep = torch.tensor([[False, True, False, False]])
+    with patched([patch], torch.tensor([0]), keep):
+        out = module(x)
+    patch.remove()
+    assert torch.equal(out[:, ~keep[0]], plain[:, ~keep[0]])
+    assert not torch.allclose(out[:, keep[0]], plain[:, keep[0]])
+
+
+def test_fit_records_edit_sites_and_summarises_them(tiny_cache, tmp_path):
+    main(fit_args(tmp_path, "run", "llama", "--model.init_args.edit_sites", "true",
+                  "--model.init_args.through_update", "true", config="llama_rome.yaml"))
+    recs = records(tmp_path / "run")
+    assert all(set(r["sites"]) == {"all", "subject_only", "except_subject"} for r in recs.values())
+    # For an ARM, teacher-forced "all" is greedy exact match: it must agree with efficacy.
+    assert all(r["sites"]["all"] == r["efficacy"] for r in recs.values())
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["per_site"]) == {"all", "subject_only", "except_subject"}
