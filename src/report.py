@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from src.reporting.markdown import table
 from src.reporting.published import load_published, published_section, study_lines
-from src.reporting.sections import decoders_section, lengths_section, sweeps_section, tracing_section
+from src.reporting.sections import (decoders_section, lengths_section, sites_section, sweeps_section,
+                                     tracing_section)
 from src.reporting.study import FitRun, Sweep, TraceRun, load
 from src.tracing import save_figures
 
@@ -36,7 +37,7 @@ def write_report(results: list[FitRun | TraceRun | Sweep], out: str | Path) -> P
                    [[str(r.folder), type(r).__name__, r.family] for r in results])
     reference = load_published()
     sections = [lengths_section(runs, study_lines(reference)), tracing_section(traces), sweeps_section(sweeps),
-                decoders_section(runs), published_section(runs, traces, reference)]
+                decoders_section(runs), sites_section(runs), published_section(runs, traces, reference)]
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _, figures in tqdm(sections, desc="figures"):

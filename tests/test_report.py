@@ -107,3 +107,15 @@ def test_rome_labels_say_where_the_shift_was_optimised(tmp_path):
     (through / "config.yaml").write_text("data:\n  schedule: study\nmodel:\n  init_args:\n    through_update: true\n")
     assert load(subject).label == "ROME (subject shift) L0"
     assert load(through).label == "ROME corrected L0"
+
+
+def test_edit_sites_and_nested_runs_are_reported(tmp_path):
+    base = fit_run(tmp_path / "llada_naive", "llada")
+    site_table = {"all": {"1": 1.0}, "subject_only": {"1": 0.0}, "except_subject": {"1": 1.0}}
+    nested = fit_run(base / "robustness", "llada", per_site=site_table)
+    run = load(nested)
+    assert run.name == "llada_naive/robustness" and load(base).name == "llada_naive"
+    out = tmp_path / "report" / "report.md"
+    main([str(base), str(nested), "--out", str(out)])
+    text = out.read_text()
+    assert "## Where the edits act" in text and "subject_only" in text and "llada_naive/robustness" in text

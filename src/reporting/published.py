@@ -36,7 +36,7 @@ def study_table(runs: list[FitRun], study: dict) -> str:
             rows.append([measure, str(n), *(_published_pct(published[v].get(measure, {}).get(str(n)))
                                             for v in published),
                          *(pct(r.per_length.get(measure, {}).get(str(n))) for r in ours)])
-    header = ["measure", "N", *(f"study {v} (%)" for v in published), *(f"{r.folder.name} (%)" for r in ours)]
+    header = ["measure", "N", *(f"study {v} (%)" for v in published), *(f"{r.name} (%)" for r in ours)]
     return table(header, rows)
 
 
@@ -48,7 +48,7 @@ def single_token_table(runs: list[FitRun], reference: dict) -> str:
             for name, src in sources.items()]
     for run in sort_runs(runs):
         at_one = [run.per_length.get(m, {}).get("1") for m in MEASURES]
-        rows.append([f"ours: {run.folder.name} ({run.family} {run.label}), N=1", *map(pct, at_one),
+        rows.append([f"ours: {run.name} ({run.family} {run.label}), N=1", *map(pct, at_one),
                      pct(_harmonic(at_one))])
     return table(["source", *(f"{m} (%)" for m in MEASURES), "S (%)"], rows)
 

@@ -17,7 +17,7 @@ def sort_runs(runs: list[FitRun]) -> list[FitRun]:
     """ARM controls first, then the MDMs (FAMILY_ORDER); within a family by method and layers,
     a naive edit before its corrections."""
     return sorted(runs, key=lambda r: (family_order(r.family), r.method, r.layers, r.variant != "naive",
-                                       r.variant, r.folder.name))
+                                       r.variant, r.name))
 
 
 def _length_rows(tables: dict[str, dict[str, float]], lengths: list[int]) -> list[str]:
@@ -39,7 +39,7 @@ def lengths_section(runs: list[FitRun], references: dict[str, dict[str, dict[str
              image("efficacy_vs_length", "efficacy against target length, one panel per family")]
     header = ["run", "family", "edit", *(f"N={n}" for n in lengths), "mean", "edits"]
     for measure in MEASURES:
-        rows = [[r.folder.name, r.family, r.label, *_length_rows(r.per_length.get(measure, {}), lengths),
+        rows = [[r.name, r.family, r.label, *_length_rows(r.per_length.get(measure, {}), lengths),
                  str(sum(r.counts.values()))] for r in runs]
         parts += [f"### {measure} (%)", table(header, rows)]
     return "\n\n".join(parts), {"efficacy_vs_length": length_figure(runs, "efficacy", references)}
@@ -112,6 +112,22 @@ def decoders_section(runs: list[FitRun]) -> Section:
         lengths = lengths_of(*(t for d in run.per_decoder.values() for t in d.values()))
         rows = [[decoder, measure, *_length_rows(tables.get(measure, {}), lengths)]
                 for decoder, tables in run.per_decoder.items() for measure in MEASURES if measure in tables]
-        parts += [f"### {run.folder.name}: {run.family} {run.label}",
+        parts += [f"### {run.name}: {run.family} {run.label}",
                   table(["decoder", "measure", *(f"N={n}" for n in lengths), "mean"], rows)]
     return "\n\n".join(parts), {}
+
+
+def sites_section(runs: list[FitRun]) -> Section:
+    """Where the edits act (summary.json ``per_site``, from ``edit_sites``)."""
+    head = "## Where the edits act"
+    measured = [r for r in sort_runs(runs) if r.per_site]
+    if not measured:
+        return f"{head}\n\nNo given run measured edit sites (model option edit_sites).", {}
+    lengths = lengths_of(*(t for r in measured for t in r.per_site.values()))
+    rows = [[r.name, r.family, r.label, site, *_length_rows(tables, lengths)]
+            for r in measured for site, tables in r.per_site.items()]
+    return "\n\n".join([head, "Teacher-forced efficacy of each edit on its own prompt with its weight update applied at "
+                          "every position (all), at the subject's last token only, or everywhere but there "
+                          "(ARM: greedy exact match; MDM: one-step argmax in the fully masked state; rates in %). "
+                          "A located edit should act at the subject.",
+                          table(["run", "family", "edit", "site", *(f"N={n}" for n in lengths), "mean"], rows)]), {}

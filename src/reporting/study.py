@@ -58,6 +58,15 @@ class FitRun:
     per_decoder: dict[str, PerLength] = field(default_factory=dict)
     subject_shift: bool = False
     """ROME with the shift at the subject's last token only (``through_update: false``)."""
+    per_site: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Teacher-forced efficacy with each edit's update at one site (``edit_sites``): site -> N -> value."""
+
+    @property
+    def name(self) -> str:
+        """The folder's name; "<run>/<name>" for a run kept inside another run's folder
+        (e.g. a robustness overlay's ``runs/llada_naive/robustness``)."""
+        nested = (self.folder.parent / "summary.json").is_file()
+        return f"{self.folder.parent.name}/{self.folder.name}" if nested else self.folder.name
 
     @property
     def is_mdm(self) -> bool:
@@ -117,7 +126,8 @@ def load_fit(folder: Path, summary: dict | None = None) -> FitRun:
     init = (cfg.get("model") or {}).get("init_args") or {}
     subject_shift = summary["method"] == "ROME" and init.get("through_update") is False
     return FitRun(folder, summary["family"], summary["method"], summary["layers"], summary["per_length"],
-                  summary.get("counts", {}), schedule, summary.get("per_decoder", {}), subject_shift)
+                  summary.get("counts", {}), schedule, summary.get("per_decoder", {}), subject_shift,
+                  summary.get("per_site", {}))
 
 
 def _trace_family(folder: Path, summary: dict) -> str:
