@@ -9,6 +9,11 @@ ROME is lambda = 0 with r = v* - W k* (so W' k* = v* exactly); MEMIT's per-layer
 R K^T (lambda C + K K^T)^-1 for a single key reduces to the same expression by
 Sherman-Morrison. The update is returned as factors (U = r, V = C^-1 k / denominator) for
 ``LowRankPatch``; computed in float64 because C is badly conditioned on small corpora.
+
+MEMIT's joint mode inserts n edits together: with keys K [d_in, n] and residuals R [d_out, n],
+Delta W = R K^T (lambda C + K K^T)^-1, one rank-n update shared by the n edits, as factors
+U = R, V = (lambda C + K K^T)^-1 K (the matrix is symmetric). lambda must be > 0: K K^T has
+rank n < d_in.
 """
 from __future__ import annotations
 
@@ -29,3 +34,13 @@ def rank_one_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment:
     u = whiten(keys, second_moment)
     denom = lam + (u * keys.double()).sum(-1, keepdim=True)
     return residuals.double()[:, :, None].float(), (u / denom)[:, :, None].float()
+
+
+def joint_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | None,
+                  lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors U [d_out, n], V [d_in, n] of one update inserting all n edits together; ``keys``
+    [n, d_in] and ``residuals`` [n, d_out] have one row per edit."""
+    K = keys.double().T
+    C = torch.eye(K.shape[0], dtype=K.dtype) if second_moment is None else second_moment.double()
+    V = torch.linalg.solve(lam * C + K @ K.T, K)
+    return residuals.T.float(), V.float()
