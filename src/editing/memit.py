@@ -19,6 +19,10 @@ class JointPatch(LowRankPatch):
         super().__init__(module, U[None].expand(n, -1, -1), V[None].expand(n, -1, -1))
         self.merged = False
 
+    def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        # Every row has the same factors: apply them once instead of gathering a copy per row.
+        return (x @ self.V[0].to(x.dtype)) @ self.U[0].T.to(x.dtype)
+
     def merge(self, group: int = 0) -> None:
         # Sequential editing merges every edit of the group, and each edit's update is the
         # whole shared one: write it once.
