@@ -40,7 +40,7 @@ class ValueShift:
         hidden = _output_tensor(output)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         shift = torch.zeros_like(hidden)
-        shift[rows, self.position] = self.delta[self.edit_of_row].to(hidden.dtype)
+        shift[rows, self.position.to(hidden.device)] = self.delta[self.edit_of_row].to(hidden.dtype)
         return _replace_output(output, hidden + shift)
 
     def remove(self) -> None:
@@ -75,9 +75,9 @@ class RowPatch:
         if self.group_of_row is None:
             raise RuntimeError(f"{type(self).__name__}: forward pass without rows bound; use `with patch.rows(...)`")
         groups = self.group_of_row.clamp(min=0)
-        active = (self.group_of_row >= 0).to(output.dtype)[:, None, None]
+        active = (self.group_of_row >= 0).to(output)[:, None, None]
         if self.positions is not None:
-            active = active * self.positions.to(output.dtype)[..., None]
+            active = active * self.positions.to(output)[..., None]
         return output + active * self.update(inputs[0], groups)
 
     def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
@@ -91,7 +91,7 @@ class RowPatch:
     def merge(self, group: int = 0) -> None:
         """Writes edit ``group``'s update into the module's weight (sequential editing)."""
         with torch.no_grad():
-            self.module.weight += self.weight_delta(group).to(self.module.weight.dtype)
+            self.module.weight += self.weight_delta(group).to(self.module.weight)
 
     def remove(self) -> None:
         self.handle.remove()
@@ -105,8 +105,8 @@ class LowRankPatch(RowPatch):
         self.U, self.V = U, V
 
     def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        coeff = torch.einsum("bld,bdr->blr", x, self.V[groups].to(x.dtype))
-        return torch.einsum("blr,bor->blo", coeff, self.U[groups].to(x.dtype))
+        coeff = torch.einsum("bld,bdr->blr", x, self.V[groups].to(x))
+        return torch.einsum("blr,bor->blo", coeff, self.U[groups].to(x))
 
     def weight_delta(self, group: int) -> torch.Tensor:
         return self.U[group] @ self.V[group].T
@@ -125,7 +125,7 @@ class FullRankPatch(RowPatch):
         out = x.new_zeros(*x.shape[:-1], self.D.shape[1])
         for g in groups.unique().tolist():
             rows = groups == g
-            out[rows] = x[rows] @ self.D[g].T.to(x.dtype)
+            out[rows] = x[rows] @ self.D[g].T.to(x)
         return out
 
     def weight_delta(self, group: int) -> torch.Tensor:

@@ -21,7 +21,7 @@ class JointPatch(LowRankPatch):
 
     def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         # Every row has the same factors: apply them once instead of gathering a copy per row.
-        return (x @ self.V[0].to(x.dtype)) @ self.U[0].T.to(x.dtype)
+        return (x @ self.V[0].to(x)) @ self.U[0].T.to(x)
 
     def merge(self, group: int = 0) -> None:
         # Sequential editing merges every edit of the group, and each edit's update is the

@@ -94,7 +94,7 @@ class EditMethod(L.LightningModule):
 
     def penalty(self, n: int) -> torch.Tensor:
         """Per-edit regulariser added to the loss, [n]."""
-        return torch.zeros(n)
+        return torch.zeros(n, device=self.device)
 
     def project(self, n: int) -> None:
         """Puts the rows back into their allowed set after each step."""
@@ -220,18 +220,20 @@ class EditMethod(L.LightningModule):
         with self.editing(n, edit_idx, at):
             logp = F.log_softmax(self.adapter.token_logits(ids, mask).float(), dim=-1)
 
-        nll = torch.zeros(n)
-        count = torch.zeros(n)
+        device = logp.device
+        nll = torch.zeros(n, device=device)
+        count = torch.zeros(n, device=device)
         for r, (positions, labs) in enumerate(zip(sup_pos, labels)):
             p = torch.tensor(positions) + pad[r]
             row_nll = -logp[r, p, torch.tensor(labs)].mean()
-            nll = nll.index_add(0, torch.tensor([edit_of_row[r]]), row_nll[None])
+            nll = nll.index_add(0, torch.tensor([edit_of_row[r]], device=device), row_nll[None])
             count[edit_of_row[r]] += 1
         nll = nll / count.clamp(min=1)
         query = pad[len(rows):] + torch.tensor([r[1] for r in essence])
         edited = logp[len(rows) + torch.arange(len(live)), query]
         ref = group["ref_logprobs"][live]
-        kl = torch.zeros(n).index_add(0, torch.tensor(live, dtype=torch.long), (ref.exp() * (ref - edited)).sum(-1))
+        kl = torch.zeros(n, device=device).index_add(0, torch.tensor(live, device=device),
+                                                     (ref.exp() * (ref - edited)).sum(-1))
         loss = nll + self.hparams.kl_factor * kl + self.penalty(n)
 
         active = ~group["stopped"]

@@ -25,7 +25,7 @@ def whiten(keys: torch.Tensor, second_moment: torch.Tensor | None) -> torch.Tens
     keys = keys.double()
     if second_moment is None:
         return keys
-    return torch.linalg.solve(second_moment.double(), keys.T).T
+    return torch.linalg.solve(second_moment.to(keys), keys.T).T
 
 
 def rank_one_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | None,
@@ -41,6 +41,6 @@ def joint_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: to
     """Factors U [d_out, n], V [d_in, n] of one update inserting all n edits together; ``keys``
     [n, d_in] and ``residuals`` [n, d_out] have one row per edit."""
     K = keys.double().T
-    C = torch.eye(K.shape[0], dtype=K.dtype) if second_moment is None else second_moment.double()
+    C = torch.eye(K.shape[0], dtype=K.dtype, device=K.device) if second_moment is None else second_moment.to(K)
     V = torch.linalg.solve(lam * C + K @ K.T, K)
     return residuals.T.float(), V.float()

@@ -101,4 +101,5 @@ class ValueShiftMethod(EditMethod):
             owner += [e] * len(c.contexts)
         owner = torch.tensor(owner)
         k = self._capture(self.adapter.edit_module(layer), rows, "input", owner, patches)
-        return torch.zeros(len(cases), k.shape[1]).index_add(0, owner, k) / torch.bincount(owner)[:, None]
+        total = k.new_zeros(len(cases), k.shape[1]).index_add(0, owner.to(k.device), k)
+        return total / torch.bincount(owner)[:, None].to(k)

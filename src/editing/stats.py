@@ -37,7 +37,7 @@ def key_second_moment(adapter: ModelAdapter, layer: int, texts: list[list[int]],
             ids, mask = left_pad(texts[start:start + batch_size], adapter.pad_token_id)
             keys.clear()
             adapter(ids, mask)
-            k = keys[0][mask.bool()].double()
+            k = keys[0][mask.bool().to(keys[0].device)].double().cpu()
             total += k.T @ k
             count += k.shape[0]
     finally:

@@ -55,8 +55,10 @@ class ModelAdapter(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Raw head logits [B, L, V]. Rows may be left-padded (``attention_mask`` 0 on pads):
         positions are counted from each row's first real token so padding changes nothing."""
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
+        # Callers build ids on the CPU; the network may sit on an accelerator.
+        device = next(self.parameters()).device
+        input_ids = input_ids.to(device)
+        attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device)
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         return self._network_logits(input_ids, attention_mask, position_ids)
 
