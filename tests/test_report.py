@@ -119,3 +119,15 @@ def test_edit_sites_and_nested_runs_are_reported(tmp_path):
     main([str(base), str(nested), "--out", str(out)])
     text = out.read_text()
     assert "## Where the edits act" in text and "subject_only" in text and "llada_naive/robustness" in text
+
+
+def test_robustness_rerun_of_a_shown_run_stays_out_of_the_length_tables(tmp_path):
+    from src.reporting.sections import lengths_section
+
+    base = load(fit_run(tmp_path / "llada_naive", "llada"))
+    rerun = load(fit_run(tmp_path / "llada_naive" / "robustness", "llada",
+                         per_decoder={"one_step": {"efficacy": TABLE}}))
+    alone = load(fit_run(tmp_path / "dream_naive_robustness", "dream", per_decoder={"one_step": {"efficacy": TABLE}}))
+    markdown, _ = lengths_section([base, rerun, alone])
+    assert "| llada_naive |" in markdown and "llada_naive/robustness" not in markdown
+    assert "dream_naive_robustness" in markdown  # nothing else shows its edits
