@@ -218,19 +218,25 @@ class EditMethod(L.LightningModule):
         edit_idx = torch.tensor(edit_of_row + live)
         at = pad + torch.tensor(shift_pos + [cases[e].essence.subject_last for e in live])
         with self.editing(n, edit_idx, at):
-            logp = F.log_softmax(self.adapter.token_logits(ids, mask).float(), dim=-1)
+            logits = self.adapter.token_logits(ids, mask)
 
-        device = logp.device
-        nll = torch.zeros(n, device=device)
-        count = torch.zeros(n, device=device)
+        # Every supervised token in one gather; weights make the loss a mean over each row's
+        # tokens, then over the edit's rows.
+        count = torch.bincount(torch.tensor(edit_of_row), minlength=n)
+        tok_row, tok_pos, tok_label, tok_edit, tok_weight = [], [], [], [], []
         for r, (positions, labs) in enumerate(zip(sup_pos, labels)):
-            p = torch.tensor(positions) + pad[r]
-            row_nll = -logp[r, p, torch.tensor(labs)].mean()
-            nll = nll.index_add(0, torch.tensor([edit_of_row[r]], device=device), row_nll[None])
-            count[edit_of_row[r]] += 1
-        nll = nll / count.clamp(min=1)
+            e = edit_of_row[r]
+            tok_row += [r] * len(positions)
+            tok_pos += [p + int(pad[r]) for p in positions]
+            tok_label += labs
+            tok_edit += [e] * len(positions)
+            tok_weight += [1.0 / (len(positions) * int(count[e]))] * len(positions)
+        device = logits.device
+        token_logp = F.log_softmax(logits[tok_row, tok_pos].float(), dim=-1)[torch.arange(len(tok_label)), tok_label]
+        nll = torch.zeros(n, device=device).index_add(0, torch.tensor(tok_edit, device=device),
+                                                      -token_logp * torch.tensor(tok_weight, device=device))
         query = pad[len(rows):] + torch.tensor([r[1] for r in essence])
-        edited = logp[len(rows) + torch.arange(len(live)), query]
+        edited = F.log_softmax(logits[len(rows) + torch.arange(len(live)), query].float(), dim=-1)
         ref = group["ref_logprobs"][live]
         kl = torch.zeros(n, device=device).index_add(0, torch.tensor(live, device=device),
                                                      (ref.exp() * (ref - edited)).sum(-1))
