@@ -140,3 +140,15 @@ def patched(patches: list[RowPatch], group_of_row: torch.Tensor, positions: torc
         for patch in patches:
             stack.enter_context(patch.rows(group_of_row, positions))
         yield
+
+
+@contextmanager
+def applied(patches: list[RowPatch], group_of_row: torch.Tensor):
+    """Binds patches built for one forward pass (the live parameters of an optimisation step)
+    and removes their hooks afterwards."""
+    try:
+        with patched(patches, group_of_row):
+            yield
+    finally:
+        for patch in patches:
+            patch.remove()

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from src.editing.cases import EditCase
-from src.editing.hooks import LowRankPatch, RowPatch, patched
+from src.editing.hooks import LowRankPatch, RowPatch, applied
 from src.editing.rank_one import rank_one_factors
 from src.editing.shift import ValueShiftMethod
 
@@ -67,12 +67,8 @@ class ROME(ValueShiftMethod):
             with super().editing(n, edit_of_row, position):
                 yield
             return
-        patch = self._through(n)
-        try:
-            with patched([patch], edit_of_row):
-                yield
-        finally:
-            patch.remove()
+        with applied([self._through(n)], edit_of_row):
+            yield
 
     def final_patches(self, cases: list[EditCase]) -> list[RowPatch]:
         if not self.hparams.through_update:

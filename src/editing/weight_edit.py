@@ -6,13 +6,11 @@ copy per edit, and ``sequential`` merges it into the weights like any other upda
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
 from src.editing.cases import EditCase
-from src.editing.hooks import RowPatch, patched
+from src.editing.hooks import RowPatch, applied
 from src.editing.method import EditMethod
 
 
@@ -32,15 +30,8 @@ class WeightEditMethod(EditMethod):
         gradients reach them."""
         raise NotImplementedError
 
-    @contextmanager
     def editing(self, n: int, edit_of_row: torch.Tensor, position: torch.Tensor):
-        patches = self.patches(n)
-        try:
-            with patched(patches, edit_of_row):
-                yield
-        finally:
-            for patch in patches:
-                patch.remove()
+        return applied(self.patches(n), edit_of_row)
 
     def final_patches(self, cases: list[EditCase]) -> list[RowPatch]:
         return self.patches(len(cases))
