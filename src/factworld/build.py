@@ -126,7 +126,7 @@ def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[s
         adapter = initial_model(family, spec, assets, tokenizer)
         epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
         seconds = train_model(adapter, pairs, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
-                              spec.seed, assets.root / "logs", family)
+                              spec.seed, assets.root / "logs", family, spec.arm_loss)
         _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})
         assets.model_paths[family] = assets.root / family

@@ -45,11 +45,22 @@ class PretrainObjective(L.LightningModule):
 
 
 class ARMObjective(PretrainObjective):
-    """Teacher-forced next-token cross-entropy on the object span."""
+    """Teacher-forced next-token cross-entropy on the object span, or with ``loss_on="sentence"``
+    on every real token after the first (rows are right-padded: the first is column 0)."""
+
+    def __init__(self, adapter: ModelAdapter, loss_on: str = "object", **kwargs):
+        super().__init__(adapter, **kwargs)
+        if loss_on not in ("object", "sentence"):
+            raise ValueError(f"loss_on={loss_on!r}: choose 'object' or 'sentence'")
+        self.loss_on = loss_on
 
     def loss(self, batch):
         logits = self.adapter.token_logits(batch["input_ids"], batch["attention_mask"])
-        span = batch["span"]
+        if self.loss_on == "object":
+            span = batch["span"]
+        else:
+            span = batch["attention_mask"].bool().clone()
+            span[:, 0] = False
         return F.cross_entropy(logits[span], batch["input_ids"][span])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from jsonargparse import ArgumentParser, set_parsing_settings
 
@@ -12,6 +13,9 @@ from src.config_path import resolve_config
 from .world import WorldConfig
 
 DEFAULT_CONFIG = "factworld.yaml"
+# Fields added after caches existed, with their defaults: hashed only when changed, so that
+# existing caches keep their folders.
+HASHED_WHEN_CHANGED = {"arm_loss": "object"}
 
 
 @dataclass
@@ -44,10 +48,17 @@ class FactWorldSpec:
     with many: the mask count then no longer tells the object's length."""
     seed: int = 0
     """Seed of the initial weights and the batch order (the world has its own seed)."""
+    arm_loss: Literal["object", "sentence"] = "object"
+    """Tokens the ARMs' next-token loss covers: the object only, or every token after the first
+    (a whole-sentence language model)."""
 
     def spec_hash(self) -> str:
         """Short stable hash naming the cache folder: equal specs share one."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        for name, default in HASHED_WHEN_CHANGED.items():
+            if fields[name] == default:
+                del fields[name]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

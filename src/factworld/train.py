@@ -16,11 +16,15 @@ from .objectives import ARMObjective, MDMObjective
 
 def train_model(adapter: ModelAdapter, pairs: list[tuple[list[int], list[int]]],
                 tokenizer: PreTrainedTokenizerBase, epochs: int, lr: float, batch_size: int,
-                eos_prob: float, seed: int, log_dir: Path, name: str) -> float:
-    """Train ``adapter`` in place (ARMs: next-token loss, MDMs: masked diffusion loss) on CPU;
-    TensorBoard logs go to ``log_dir/name``. Returns the training wall time in seconds."""
+                eos_prob: float, seed: int, log_dir: Path, name: str, arm_loss: str = "object") -> float:
+    """Train ``adapter`` in place (ARMs: next-token loss on ``arm_loss`` tokens, MDMs: masked
+    diffusion loss) on CPU; TensorBoard logs go to ``log_dir/name``. Returns the training wall
+    time in seconds."""
     L.seed_everything(seed, verbose=False)
-    objective = (ARMObjective if adapter.kind == "arm" else MDMObjective)(adapter, lr=lr)
+    if adapter.kind == "arm":
+        objective = ARMObjective(adapter, loss_on=arm_loss, lr=lr)
+    else:
+        objective = MDMObjective(adapter, lr=lr)
     data = FactDataModule(pairs, tokenizer.pad_token_id, tokenizer.eos_token_id, batch_size, eos_prob, seed)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs,
                         logger=TensorBoardLogger(str(log_dir), name=name, version=""),

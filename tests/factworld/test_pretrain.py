@@ -29,6 +29,37 @@ def test_spec_hash_is_stable_and_covers_every_field():
     assert FactWorldSpec().spec_hash() == FactWorldSpec().spec_hash()
     assert FactWorldSpec(lr=1e-3).spec_hash() != FactWorldSpec().spec_hash()
     assert load_spec("tiny").spec_hash() != FactWorldSpec().spec_hash()
+    assert FactWorldSpec(arm_loss="sentence").spec_hash() != FactWorldSpec().spec_hash()
+
+
+def test_a_field_added_later_keeps_existing_cache_folders_at_its_default():
+    # The default world's folder name before arm_loss existed.
+    assert FactWorldSpec().spec_hash() == "a13635e5d4d7"
+
+
+def test_sentence_loss_supervises_every_token_after_the_first(tiny_cache, monkeypatch):
+    import random
+
+    from src.factworld.data import collate_right
+    from src.factworld.objectives import ARMObjective
+
+    tokenizer = tiny_cache.tokenizer()
+    pairs = [(encode_prompt(tokenizer, p), encode_target(tokenizer, o)) for p, o in tiny_cache.world().sentences()[:4]]
+    batch = collate_right(pairs, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0, random.Random(0))
+    adapter = load_model(tiny_cache.model_paths["llama"])
+    seen = {}
+    original = torch.nn.functional.cross_entropy
+
+    def counting(logits, targets, **kw):
+        seen["tokens"] = targets.numel()
+        return original(logits, targets, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", counting)
+    ARMObjective(adapter, loss_on="object").loss(batch)
+    on_object = seen["tokens"]
+    ARMObjective(adapter, loss_on="sentence").loss(batch)
+    assert on_object == int(batch["span"].sum())
+    assert seen["tokens"] == int(batch["attention_mask"].sum()) - len(pairs)
 
 
 def test_cache_layout(tiny_cache):
