@@ -1,8 +1,11 @@
 """Bare config names (``--config llada_corrected.yaml``) resolve inside ``configs/``."""
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
@@ -34,3 +37,16 @@ def resolve_argv(argv: list[str], group: str | None = None) -> list[str]:
         out.append(arg)
         i += 1
     return out
+
+
+def parse_dataclass(cls: type[T], argv: list[str], group: str, description: str | None = None) -> T:
+    """``cls`` (a dataclass of options) from ``argv``: ``--config`` files resolved in
+    ``configs/<group>/``, then each field as ``--<field>``; field docstrings become --help."""
+    from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    parser = ArgumentParser(description=description)
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_class_arguments(cls)
+    ns = parser.parse_args(resolve_argv(list(argv), group))
+    return cls(**{f.name: ns[f.name] for f in fields(cls)})

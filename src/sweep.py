@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 from tqdm import tqdm
 
-from src.config_path import resolve_argv, resolve_config
+from src.config_path import parse_dataclass, resolve_config
 from src.fit import main as fit
 from src.reporting.figures import sweep_figure
 from src.reporting.study import Sweep, as_window, layer_label, load_fit, mean_over_lengths
@@ -40,13 +39,7 @@ class SweepConfig:
 
 
 def parse_args(argv: list[str]) -> SweepConfig:
-    argv = resolve_argv(list(argv), "sweep")
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # field docstrings become --help
-    parser = ArgumentParser(description=__doc__)
-    parser.add_argument("--config", action=ActionConfigFile)
-    parser.add_class_arguments(SweepConfig)
-    ns = parser.parse_args(argv)
-    return SweepConfig(**{f.name: ns[f.name] for f in fields(SweepConfig)})
+    return parse_dataclass(SweepConfig, argv, "sweep", __doc__)
 
 
 def sweep_folder(cfg: SweepConfig) -> Path:

@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import random
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from src.factworld.build import resolve_model_path
 from src.factworld.tokens import encode_target
 from src.factworld.world import World
-from src.config_path import resolve_argv
+from src.config_path import parse_dataclass
 from src.models import load_model, load_tokenizer
 from src.tracing import (KINDS, average_figure, fact_figure, lines_figure, log_figures, noise_scale, peak,
                          save_figures, summarize, trace_fact)
@@ -49,13 +48,7 @@ class TraceConfig:
 
 
 def parse_args(argv: list[str]) -> TraceConfig:
-    argv = resolve_argv(list(argv), "trace")
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # field docstrings become --help
-    parser = ArgumentParser(description=__doc__)
-    parser.add_argument("--config", action=ActionConfigFile)
-    parser.add_class_arguments(TraceConfig)
-    ns = parser.parse_args(argv)
-    return TraceConfig(**{f.name: ns[f.name] for f in fields(TraceConfig)})
+    return parse_dataclass(TraceConfig, argv, "trace", __doc__)
 
 
 def find_world(folder: Path, world_path: str | None) -> World:
