@@ -10,7 +10,7 @@ from peft import inject_adapter_in_model
 from src.editing import LoRAEdit
 from src.editing.hooks import FullRankPatch, patched
 from src.fit import main
-from tests.editing.test_fit import fit_args, records
+from tests.editing.test_fit import assert_batch_sizes_agree, fit_args, records
 
 CONFIGS = {("FTL", "llama"): "llama_ft.yaml", ("FTL", "llada"): "llada_ft.yaml",
            ("LoRAEdit", "llama"): "llama_lora.yaml", ("LoRAEdit", "llada"): "llada_lora.yaml"}
@@ -32,15 +32,7 @@ def test_baseline_fit_writes_measured_records(tiny_cache, tmp_path, method, fami
 
 @pytest.mark.parametrize("method", ["FTL", "LoRAEdit"])
 def test_batch_of_one_equals_batch_of_four(tiny_cache, tmp_path, method):
-    config = CONFIGS[method, "llada"]
-    main(fit_args(tmp_path, "b1", "llada", "--data.batch_size", "1", config=config))
-    main(fit_args(tmp_path, "b4", "llada", "--data.batch_size", "4", config=config))
-    one, many = records(tmp_path / "b1"), records(tmp_path / "b4")
-    assert set(one) == set(many)
-    for cid in one:
-        assert one[cid]["loss_trace"] == pytest.approx(many[cid]["loss_trace"], rel=1e-4, abs=1e-4)
-        for key in ("efficacy", "generalisation", "specificity"):
-            assert one[cid][key] == many[cid][key]
+    assert_batch_sizes_agree(tmp_path, "llada", 1, 4, config=CONFIGS[method, "llada"])
 
 
 @pytest.mark.parametrize("family", ["llama", "llada"])

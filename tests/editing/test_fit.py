@@ -27,6 +27,18 @@ def records(folder: Path) -> dict[str, dict]:
     return {r["case_id"]: r for r in map(json.loads, (folder / "edits.jsonl").read_text().splitlines())}
 
 
+def assert_batch_sizes_agree(tmp: Path, family: str, small: int, large: int, *extra: str, **kwargs) -> None:
+    """The same edits at two batch sizes: equal loss traces (rel 1e-4) and equal scores."""
+    main(fit_args(tmp, "small", family, "--data.batch_size", str(small), *extra, **kwargs))
+    main(fit_args(tmp, "large", family, "--data.batch_size", str(large), *extra, **kwargs))
+    one, many = records(tmp / "small"), records(tmp / "large")
+    assert set(one) == set(many)
+    for cid in one:
+        assert one[cid]["loss_trace"] == pytest.approx(many[cid]["loss_trace"], rel=1e-4, abs=1e-4)
+        for key in ("efficacy", "generalisation", "specificity"):
+            assert one[cid][key] == many[cid][key]
+
+
 @pytest.mark.parametrize("family", ["llama", "llada", "dream"])
 def test_fit_writes_results_summary_and_curves(tiny_cache, tmp_path, family):
     main(fit_args(tmp_path, "run", family, "--data.batch_size", "4"))
@@ -66,14 +78,7 @@ def test_bad_requests_are_recorded_and_the_run_goes_on(tiny_cache, tmp_path):
 
 
 def test_batch_of_one_equals_batch_of_many(tiny_cache, tmp_path):
-    main(fit_args(tmp_path, "b1", "llada", "--data.batch_size", "1", "--data.schedule", "study"))
-    main(fit_args(tmp_path, "b6", "llada", "--data.batch_size", "6", "--data.schedule", "study"))
-    one, many = records(tmp_path / "b1"), records(tmp_path / "b6")
-    assert set(one) == set(many)
-    for cid in one:
-        assert one[cid]["loss_trace"] == pytest.approx(many[cid]["loss_trace"], rel=1e-4, abs=1e-4)
-        for key in ("efficacy", "generalisation", "specificity"):
-            assert one[cid][key] == many[cid][key]
+    assert_batch_sizes_agree(tmp_path, "llada", 1, 6, "--data.schedule", "study")
 
 
 def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path):

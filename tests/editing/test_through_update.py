@@ -7,9 +7,7 @@ from src.editing import ROME
 from src.editing.cases import build_case
 from src.editing.hooks import patched
 from src.models.padding import left_pad
-
-from src.fit import main
-from tests.editing.test_fit import fit_args, records
+from tests.editing.test_fit import assert_batch_sizes_agree
 
 
 def logits_while_optimising_and_after_writing(tiny_cache, family: str, through_update: bool):
@@ -49,11 +47,5 @@ def test_subject_shift_is_not_what_rome_writes(tiny_cache):
 
 
 def test_through_update_batch_of_one_equals_batch_of_many(tiny_cache, tmp_path):
-    flag = ("--model.init_args.through_update", "true", "--data.schedule", "study")
-    main(fit_args(tmp_path, "b1", "llada", "--data.batch_size", "1", *flag))
-    main(fit_args(tmp_path, "b6", "llada", "--data.batch_size", "6", *flag))
-    one, many = records(tmp_path / "b1"), records(tmp_path / "b6")
-    assert set(one) == set(many)
-    for cid in one:
-        assert one[cid]["loss_trace"] == pytest.approx(many[cid]["loss_trace"], rel=1e-4, abs=1e-4)
-        assert one[cid]["efficacy"] == many[cid]["efficacy"]
+    assert_batch_sizes_agree(tmp_path, "llada", 1, 6, "--model.init_args.through_update", "true",
+                             "--data.schedule", "study")
