@@ -23,6 +23,11 @@ class EfficacyPerLength(L.Callback):
         self.table: dict[str, dict[int, float]] = {}
         self.counts: dict[int, int] = {}
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        # The states are all-reduced at the end, and NCCL reduces only tensors on the rank's device.
+        for metric in self.metrics.values():
+            metric.to(pl_module.device)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if not outputs or not outputs.get("outcomes"):
             return

@@ -58,8 +58,10 @@ class LossCurves(L.Callback):
         steps = trainer.datamodule.hparams.steps
         sums = self.sums if self.sums is not None else torch.zeros(self.max_length + 1, steps, dtype=torch.float64)
         counts = self.counts if self.counts is not None else torch.zeros(self.max_length + 1, 1, dtype=torch.float64)
-        sums = trainer.strategy.reduce(sums.clone(), reduce_op="sum")
-        counts = trainer.strategy.reduce(counts.clone(), reduce_op="sum")
+        # NCCL reduces only tensors on the rank's own device.
+        device = trainer.strategy.root_device
+        sums = trainer.strategy.reduce(sums.to(device, copy=True), reduce_op="sum").cpu()
+        counts = trainer.strategy.reduce(counts.to(device, copy=True), reduce_op="sum").cpu()
         if trainer.global_rank != 0:
             return
         writer = self._writer(trainer)
