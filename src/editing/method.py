@@ -126,7 +126,7 @@ class EditMethod(L.LightningModule):
         group = self._group
         try:
             if group["error"] is None and not group["stopped"].all():
-                self._optimise(cases, batch["revealed"])
+                self._optimise(cases, batch["revealed"], last=batch["final"])
             outcomes = self._finish(cases, group) if batch["final"] and group["error"] is None else None
         except Exception as err:  # one bad edit group must not end a long run
             group["error"] = f"{type(err).__name__}: {err}"
@@ -192,7 +192,7 @@ class EditMethod(L.LightningModule):
         logits = self.adapter.token_logits(ids, mask)[torch.arange(len(rows)), pos]
         return F.log_softmax(logits.float(), dim=-1)
 
-    def _optimise(self, cases: list[EditCase], revealed: list[list[list[bool] | None]]) -> None:
+    def _optimise(self, cases: list[EditCase], revealed: list[list[list[bool] | None]], last: bool) -> None:
         group = self._group
         n = len(cases)
         # Stopped edits leave the forward pass: a group then costs what its live edits cost,
@@ -246,20 +246,24 @@ class EditMethod(L.LightningModule):
         # A stopped edit's trace ends where it stopped, whatever the rest of its group does.
         for e in active.nonzero().flatten().tolist():
             group["trace"][e].append(float(loss[e].detach()))
-        opt = self.optimizers()
-        opt.zero_grad()
-        self.manual_backward(loss[active].sum())
-        params = self.edit_parameters()
-        keep = [p.detach()[:n][~active].clone() for p in params]
-        opt.step()
-        with torch.no_grad():
-            # Adam's momentum would keep moving a stopped edit: put it back.
-            for p, kept in zip(params, keep):
-                p[:n][~active] = kept
-            self.project(n)
+        # The stop test reads this step's loss before the step, and the last step takes none, as
+        # in ROME: the written edit is the one whose loss was measured last.
         group["stopped"] |= torch.tensor([len(trace) >= case.length
                                           and max(trace[-case.length:]) < self.hparams.early_stop_loss
                                           for trace, case in zip(group["trace"], cases)])
+        moving = ~group["stopped"]
+        if moving.any() and not last:
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(loss[moving].sum())
+            params = self.edit_parameters()
+            keep = [p.detach()[:n][~moving].clone() for p in params]
+            opt.step()
+            with torch.no_grad():
+                # Adam's momentum would keep moving a stopped edit: put it back.
+                for p, kept in zip(params, keep):
+                    p[:n][~moving] = kept
+                self.project(n)
         self.log("edit/loss", loss.detach()[active].mean(), prog_bar=True, batch_size=int(active.sum()))
 
     # ------------------------------------------------------------------ closing an edit group

@@ -104,3 +104,6 @@ def test_early_stop_waits_for_one_loss_per_reveal_count(tiny_cache, tmp_path):
     main(fit_args(tmp_path, "run", "llada", "--data.schedule", "study", "--model.init_args.early_stop_loss", "1e9"))
     recs = records(tmp_path / "run")
     assert recs and all(r["steps"] == r["target_length"] for r in recs.values())
+    # The stop test comes before the step: a one-token edit stops on its first loss, unmoved.
+    assert {r["delta_norm"] == 0 for r in recs.values() if r["target_length"] == 1} == {True}
+    assert all(r["delta_norm"] > 0 for r in recs.values() if r["target_length"] == 2)
