@@ -1,5 +1,18 @@
 """MEMIT: a shift of the residual stream after the window's last layer, spread over the
-window's MLP down-projections from the first layer to the last."""
+window's MLP down-projections from the first layer to the last.
+
+With ``through_update`` the shift is optimised through the updates it becomes, as ROME's
+(``shift.ValueShiftMethod``): one ``delta`` per edit, split evenly over the window's L layers,
+each share inserted at its layer by MEMIT's update for one key,
+``(delta / L) k*^T (lambda C + k* k*^T)^-1 = (delta / L) (C^-1 k*)^T / (lambda + k*^T C^-1 k*)``
+(Sherman-Morrison; that layer's C and k*), acting at every position of every row during the
+optimisation. The written updates are then exactly the optimised ones. Differences from the
+subject-shift MEMIT: ``delta`` is the total the window's MLPs add at their keys (lambda = 0;
+lambda > 0 shrinks each share by k*^T C^-1 k* / (lambda + k*^T C^-1 k*)), not a target for the
+residual stream after the last layer, and every layer's key is read in the unedited network
+(MEMIT reads a layer's keys under the earlier layers' updates; here the optimisation itself
+sees how those updates move later inputs, at every position).
+"""
 from __future__ import annotations
 
 import torch
@@ -34,13 +47,22 @@ class JointPatch(LowRankPatch):
 class MEMIT(ValueShiftMethod):
     """Mass-Editing Memory in a Transformer (Meng et al. 2023)."""
 
-    def __init__(self, *args, joint: bool = False, **kwargs):
+    def __init__(self, *args, joint: bool = False, through_update: bool = False, **kwargs):
         """
         Args:
             joint: insert the edits of a group together (MEMIT's mass editing: per layer one
                 rank-n update R K^T (lambda C + K K^T)^-1 shared by the n edits; needs
                 mom2_lambda > 0) instead of one independent rank-one update per edit.
+            through_update: optimise the shift through its per-layer updates (split evenly over
+                the window) at every position, so the written edit is exactly the optimised one,
+                instead of as a shift of the residual stream at the subject's last token only.
+                Independent edits only: not supported with ``joint`` (the shared update would
+                carry every edit's shift into every row, so edits would not be optimised
+                independently).
         """
+        if joint and through_update:
+            raise ValueError("MEMIT through_update=true is not supported with joint=true: "
+                             "set one of them to false")
         super().__init__(*args, **kwargs)
         if joint and not self.hparams.mom2_lambda > 0:
             raise ValueError(f"MEMIT joint=true needs mom2_lambda > 0 (got {self.hparams.mom2_lambda}): "
@@ -48,6 +70,9 @@ class MEMIT(ValueShiftMethod):
 
     def shift_module(self) -> torch.nn.Module:
         return self.adapter.module(self.adapter.layer_module_template, self.layers[-1])
+
+    def through_layers(self) -> list[int]:
+        return self.layers
 
     def updates(self, cases: list[EditCase], targets: torch.Tensor) -> list[LowRankPatch]:
         patches: list[LowRankPatch] = []

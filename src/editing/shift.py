@@ -1,5 +1,13 @@
 """Locate-then-edit: optimise a value shift at the subject's last token, then insert it into
-the weights by a closed-form update whitened by the key second moment C (ROME, MEMIT)."""
+the weights by a closed-form update whitened by the key second moment C (ROME, MEMIT).
+
+With ``through_update`` (an option of ROME and MEMIT) the shift is instead optimised through
+the updates it becomes: ``delta`` is split evenly over the method's insertion layers
+(``through_layers``), and at each layer l the update
+``(delta / L) (C_l^-1 k_l*)^T / (lambda + k_l*^T C_l^-1 k_l*)`` (``rank_one_factors``, keys of
+the unedited network) acts at every position of every row during the optimisation. The key
+side is fixed when a group starts, so the written updates are exactly the optimised ones.
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -9,8 +17,9 @@ from typing import Any
 import torch
 
 from src.editing.cases import EditCase
-from src.editing.hooks import LowRankPatch, RowPatch, ValueShift
+from src.editing.hooks import LowRankPatch, RowPatch, ValueShift, applied
 from src.editing.method import EditMethod
+from src.editing.rank_one import rank_one_factors
 from src.editing.stats import cached_second_moment
 
 
@@ -48,6 +57,18 @@ class ValueShiftMethod(EditMethod):
         """Weight updates (one patch per edited module) that realise ``targets`` per edit."""
         raise NotImplementedError
 
+    def insertion_lambda(self) -> float:
+        """The regulariser lambda of the closed-form insertion (0 = exact)."""
+        return self.hparams.mom2_lambda
+
+    def through_layers(self) -> list[int]:
+        """Layers whose edit modules carry the shift with ``through_update``, in equal shares."""
+        raise NotImplementedError(f"{type(self).__name__} has no through_update")
+
+    @property
+    def through_update(self) -> bool:
+        return bool(self.hparams.get("through_update", False))
+
     # ------------------------------------------------------------------ EditMethod hooks
     def edit_parameters(self) -> list[torch.nn.Parameter]:
         return [self.delta]
@@ -55,10 +76,30 @@ class ValueShiftMethod(EditMethod):
     def start_group(self, cases: list[EditCase]) -> dict[str, Any]:
         self.delta.zero_()
         init = self._capture(self.shift_module(), [self._state_inputs(c, c.prompt) for c in cases], "output")
-        return {"init": init}
+        state = {"init": init}
+        if self.through_update:
+            # rank_one_factors with a unit residual gives V = C^-1 k* / (lambda + k*^T C^-1 k*).
+            # Every key is read in the unedited network: the optimisation itself sees how an
+            # earlier layer's update moves a later layer's input.
+            ones = torch.ones(len(cases), 1)
+            state["key_maps"] = [rank_one_factors(self.keys(layer, cases), ones, self.second_moment(layer),
+                                                  lam=self.insertion_lambda())[1]
+                                 for layer in self.through_layers()]
+        return state
+
+    def _through(self, delta: torch.Tensor) -> list[LowRankPatch]:
+        """The updates that ``delta`` [n, d] becomes with ``through_update``, one patch per layer."""
+        layers = self.through_layers()
+        share = delta[:, :, None] / len(layers)
+        return [LowRankPatch(self.adapter.edit_module(layer), share, key_map)
+                for layer, key_map in zip(layers, self._group["key_maps"])]
 
     @contextmanager
     def editing(self, n: int, edit_of_row: torch.Tensor, position: torch.Tensor):
+        if self.through_update:
+            with applied(self._through(self.delta[:n]), edit_of_row):
+                yield
+            return
         shift = ValueShift(self.shift_module(), self.delta, edit_of_row, position)
         try:
             yield
@@ -75,6 +116,8 @@ class ValueShiftMethod(EditMethod):
         self.delta[:n] *= torch.where(norm > radius, radius / norm.clamp(min=1e-12), 1.0)[:, None]
 
     def final_patches(self, cases: list[EditCase]) -> list[RowPatch]:
+        if self.through_update:
+            return self._through(self.delta[:len(cases)].detach().clone())
         return self.updates(cases, self._group["init"] + self.delta[:len(cases)].detach())
 
     def change_norms(self, n: int) -> torch.Tensor:
