@@ -41,6 +41,14 @@ def sweep_out(folder: Path) -> Path:
     return folder
 
 
+def reveal_out(folder: Path, family: str) -> Path:
+    folder.mkdir(parents=True)
+    result = {"family": family, "length": 2, "model": "m",
+              "new_object": {"n": 3, "masked": [5.0, 6.0], "others_revealed": [0.5, 0.25]}}
+    (folder / "reveal.json").write_text(json.dumps(result))
+    return folder
+
+
 def test_report_has_every_section_its_tables_and_figures(tmp_path):
     decoders = {"low_confidence": {"efficacy": TABLE}, "random": {"efficacy": {"1": 0.5, "2": 0.0, "3": 0.0}}}
     folders = [fit_run(tmp_path / "llama_rome", "llama"), fit_run(tmp_path / "llada_naive", "llada"),
@@ -48,12 +56,12 @@ def test_report_has_every_section_its_tables_and_figures(tmp_path):
                fit_run(tmp_path / "dream_uniform", "dream", "uniform"),
                trace_out(tmp_path / "trace_llama", "llama", ["last subject token", "last token"]),
                trace_out(tmp_path / "trace_llada", "llada", ["last subject token", "last token", "object [MASK]s"]),
-               sweep_out(tmp_path / "sweep")]
+               sweep_out(tmp_path / "sweep"), reveal_out(tmp_path / "reveal_dream", "dream")]
     out = main([*map(str, folders), "--out", str(tmp_path / "report" / "report.md")])
     text = out.read_text()
     for heading in ("## Edits against target length", "### efficacy (%)", "### generalisation (%)",
                     "### specificity (%)", "## Causal tracing", "## Layer sweeps", "## Decoder robustness",
-                    "## Published numbers beside ours"):
+                    "## Do the MDMs read revealed object tokens?", "## Published numbers beside ours"):
         assert heading in text
     assert "| llama_rome | llama | ROME L0 | 100.0 | 50.0 | 25.0 | 58.3 | 12 |" in text
     assert "ROME naive L0" in text and "ROME corrected L0" in text and "ROME corrected (uniform) L0" in text
@@ -62,7 +70,9 @@ def test_report_has_every_section_its_tables_and_figures(tmp_path):
     assert "| low_confidence | efficacy |" in text and "| random | efficacy | 50.0 | 0.0 | 0.0 |" in text
     assert "| efficacy | 2 | 60.0 | 87.0 |" in text  # the study's published naive / corrected numbers
     assert "not available here" in text
-    for name in ("efficacy_vs_length", "tracing_hidden", "tracing_mlp", "tracing_attn", "sweep_llama_rome"):
+    assert "| dream | 2 | new object, others revealed | 3 | 0.50 / 0.25 |" in text
+    for name in ("efficacy_vs_length", "tracing_hidden", "tracing_mlp", "tracing_attn", "sweep_llama_rome",
+                 "reveal_context"):
         assert f"]({name}.png)" in text and (out.parent / f"{name}.png").stat().st_size > 0
 
 
@@ -70,6 +80,7 @@ def test_sections_without_inputs_say_so(tmp_path):
     text = main([str(fit_run(tmp_path / "run", "llama")), "--out", str(tmp_path / "r.md")]).read_text()
     assert "No trace output given." in text and "No sweep given." in text
     assert "No given run measured its edits with other decoders" in text
+    assert "No reveal-context measurement given" in text
 
 
 def test_the_cli_names_an_unknown_folder_without_a_traceback(tmp_path):

@@ -4,6 +4,8 @@ token revealed, for the new objects of the edit requests and for the subjects' t
 
     python -m src.evaluation.reveal_context --model factworld:dream --length 4
 
+writes ``runs/reveal/<family>/reveal.json``, which ``python -m src.report`` reads.
+
 The intermediate-state correction trains an edit on states with some object tokens revealed. It
 helps most where the model predicts a masked token from the revealed ones; where the model keeps
 answering from the subject whatever is revealed, every token has to be driven by the edit itself.
@@ -102,12 +104,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", required=True, help="an MDM: factworld:<llada|dream>[@spec] or a checkpoint folder")
     parser.add_argument("--length", type=int, default=4, help="object length N in tokens")
     parser.add_argument("--limit", type=int, default=100, help="edit requests measured")
-    parser.add_argument("--out", help="also write the result to this JSON file")
+    parser.add_argument("--out_dir", help="folder for reveal.json (default: runs/reveal/<family>)")
     args = parser.parse_args(argv)
     result = measure(args.model, args.length, args.limit)
     print(format_result(result))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    out = Path(args.out_dir or Path("runs") / "reveal" / result["family"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reveal.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {out / 'reveal.json'}")
     return result
 
 

@@ -1,7 +1,7 @@
-"""The report's figures: per-length curves of fit runs, and layer-sweep curves.
+"""The report's figures: per-length curves of fit runs, layer-sweep curves, and reveal context.
 
 Tracing heatmaps come from ``src.tracing.plots``; the figures here only read the JSON that
-``summary.json`` and ``sweep.json`` hold, so they can be redrawn without rerunning anything.
+``summary.json``, ``sweep.json`` and ``reveal.json`` hold, so they can be redrawn without rerunning anything.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .study import MEASURES, FitRun, Sweep, lengths_of  # noqa: E402
+from .study import MEASURES, FitRun, RevealRun, Sweep, lengths_of  # noqa: E402
 
 
 def length_figure(runs: list[FitRun], measure: str = "efficacy",
@@ -56,4 +56,28 @@ def sweep_figure(sweep: Sweep) -> Figure:
     axes[0][0].set_ylabel("%")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"{sweep.family} {sweep.method} layer sweep ({sweep.name}); best: {sweep.best_layer}", fontsize=10)
+    return fig
+
+
+REVEAL_LINES = {("new_object", "masked"): ("new object, all masked", "-", "tab:red"),
+                ("new_object", "others_revealed"): ("new object, others revealed", "-", "tab:blue"),
+                ("true_object", "masked"): ("true object, all masked", ":", "tab:red"),
+                ("true_object", "others_revealed"): ("true object, others revealed", ":", "tab:blue")}
+
+
+def reveal_figure(reveals: list[RevealRun]) -> Figure:
+    """Mean NLL of object token j, fully masked against every other token revealed: one panel per
+    family (``src.evaluation.reveal_context``)."""
+    fig, axes = plt.subplots(1, len(reveals), figsize=(4 * len(reveals), 3.4), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    for ax, run in zip(axes[0], reveals):
+        for (which, state), (label, style, color) in REVEAL_LINES.items():
+            if which in run.result:
+                values = run.result[which][state]
+                ax.plot(range(len(values)), values, style, marker="o", color=color, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{run.family}, N = {run.result['length']}")
+        ax.set_xlabel("object token j")
+    axes[0][0].set_ylabel("mean NLL (nats)")
+    axes[0][0].legend(fontsize=7)
     return fig

@@ -1,12 +1,13 @@
-"""The report's sections on our own results: per-length edits, tracing, layer sweeps, decoders."""
+"""The report's sections on our own results: per-length edits, tracing, layer sweeps, decoders,
+where edits act, and how much MDMs read revealed object tokens."""
 from __future__ import annotations
 
 from src.factworld.families import FAMILY_ORDER
 from src.tracing import KINDS, models_figure, peak
 
-from .figures import length_figure, sweep_figure
+from .figures import REVEAL_LINES, length_figure, reveal_figure, sweep_figure
 from .markdown import Section, image, pct, table
-from .study import MEASURES, FitRun, Sweep, TraceRun, layer_label, lengths_of, mean_over_lengths
+from .study import MEASURES, FitRun, RevealRun, Sweep, TraceRun, layer_label, lengths_of, mean_over_lengths
 
 
 def family_order(family: str) -> int:
@@ -133,3 +134,26 @@ def sites_section(runs: list[FitRun]) -> Section:
                           "(ARM: greedy exact match; MDM: one-step argmax in the fully masked state; rates in %). "
                           "A located edit should act at the subject.",
                           table(["run", "family", "edit", "site", *(f"N={n}" for n in lengths), "mean"], rows)]), {}
+
+
+def reveal_section(reveals: list[RevealRun]) -> Section:
+    """Does the unedited MDM predict an object token from the revealed ones? (the states the
+    correction trains on help an edit only where it does)."""
+    head = "## Do the MDMs read revealed object tokens?"
+    if not reveals:
+        return f"{head}\n\nNo reveal-context measurement given (python -m src.evaluation.reveal_context).", {}
+    reveals = sorted(reveals, key=lambda r: family_order(r.family))
+    rows = []
+    for run in reveals:
+        for (which, state), (label, _, _) in REVEAL_LINES.items():
+            if which in run.result:
+                values = run.result[which][state]
+                rows.append([run.family, str(run.result["length"]), label, str(run.result[which]["n"]),
+                             " / ".join(f"{v:.2f}" for v in values)])
+    text = ("Mean NLL of object token j (j = 0, 1, ...) under the unedited model, with every object token "
+            "masked or with all but token j revealed. The correction trains an edit on states with some "
+            "tokens revealed; that helps where the model predicts a masked token from the revealed ones "
+            "(low NLL with the others revealed) and little where it keeps answering from the subject.")
+    return "\n\n".join([head, text, image("reveal_context", "reveal context"),
+                         table(["family", "N", "object, state", "n", "NLL per token j"], rows)]), \
+        {"reveal_context": reveal_figure(reveals)}

@@ -1,9 +1,10 @@
-"""The three kinds of result folder the report reads, recognised by their JSON files.
+"""The kinds of result folder the report reads, recognised by their JSON files.
 
 - a fit run (``python -m src.fit``): ``summary.json`` with ``per_length`` (callbacks/results.py),
   and the run's ``config.yaml`` for the masking schedule;
 - a trace output (``python -m src.trace``): ``summary.json`` with ``effect``;
-- a layer sweep (``python -m src.sweep``): ``sweep.json``.
+- a layer sweep (``python -m src.sweep``): ``sweep.json``;
+- a reveal-context measurement (``python -m src.evaluation.reveal_context``): ``reveal.json``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from callbacks.results import MEASURES
 from src.factworld.build import PREFIX
 from src.models import FAMILIES
 
-__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "load", "load_fit", "lengths_of", "mean_over_lengths",
+__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
            "layer_label", "as_window"]
 
 PerLength = dict[str, dict[str, float]]  # measure -> {N (as JSON keys are): value}
@@ -118,6 +119,15 @@ class Sweep:
                    data.get("best_layer"))
 
 
+@dataclass
+class RevealRun:
+    """One ``src.evaluation.reveal_context`` folder; ``result`` is its reveal.json."""
+
+    folder: Path
+    family: str
+    result: dict
+
+
 def load_fit(folder: Path, summary: dict | None = None) -> FitRun:
     summary = summary if summary is not None else json.loads((folder / "summary.json").read_text())
     config = folder / "config.yaml"
@@ -138,13 +148,17 @@ def _trace_family(folder: Path, summary: dict) -> str:
     return model_path[len(PREFIX):].split("@")[0] if model_path.startswith(PREFIX) else folder.name
 
 
-def load(folder: str | Path) -> FitRun | TraceRun | Sweep:
-    """Recognise ``folder`` as a sweep, a fit run or a trace output, and read it."""
+def load(folder: str | Path) -> FitRun | TraceRun | Sweep | RevealRun:
+    """Recognise ``folder`` as a sweep, a fit run, a trace output or a reveal-context
+    measurement, and read it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     if (folder / "sweep.json").is_file():
         return Sweep.from_json(folder, json.loads((folder / "sweep.json").read_text()))
+    if (folder / "reveal.json").is_file():
+        result = json.loads((folder / "reveal.json").read_text())
+        return RevealRun(folder, result["family"], result)
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text())
         if "per_length" in summary:
@@ -152,5 +166,5 @@ def load(folder: str | Path) -> FitRun | TraceRun | Sweep:
         if "effect" in summary:
             return TraceRun(folder, _trace_family(folder, summary), summary)
         raise ValueError(f"{folder / 'summary.json'}: neither a fit summary (per_length) nor a trace summary (effect)")
-    raise ValueError(f"{folder}: not a result folder: expected sweep.json (src.sweep) or summary.json "
-                     "(src.fit, src.trace)")
+    raise ValueError(f"{folder}: not a result folder: expected sweep.json (src.sweep), summary.json "
+                     "(src.fit, src.trace) or reveal.json (src.evaluation.reveal_context)")

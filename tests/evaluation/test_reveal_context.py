@@ -32,9 +32,8 @@ def test_batched_nll_equals_one_row_at_a_time(family):
 
 
 def test_cli_on_the_tiny_world(tiny_cache, tmp_path, capsys):
-    out = tmp_path / "r.json"
-    result = main(["--model", "factworld:llada@tiny", "--length", "2", "--limit", "5", "--out", str(out)])
-    assert json.loads(out.read_text()) == result
+    result = main(["--model", "factworld:llada@tiny", "--length", "2", "--limit", "5", "--out_dir", str(tmp_path)])
+    assert json.loads((tmp_path / "reveal.json").read_text()) == result
     assert result["new_object"]["n"] >= 1 and len(result["new_object"]["masked"]) == 2
     assert "new object, others revealed" in capsys.readouterr().out
 
