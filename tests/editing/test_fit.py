@@ -77,8 +77,10 @@ def test_bad_requests_are_recorded_and_the_run_goes_on(tiny_cache, tmp_path):
     assert recs["long"]["status"] == "failed" and "max_target_tokens" in recs["long"]["reason"]
 
 
-def test_batch_of_one_equals_batch_of_many(tiny_cache, tmp_path):
-    assert_batch_sizes_agree(tmp_path, "llada", 1, 6, "--data.schedule", "study")
+def test_batch_of_one_equals_batch_of_sixteen(tiny_cache, tmp_path):
+    # The stated check: 16 edits one at a time and all in one batch.
+    assert_batch_sizes_agree(tmp_path, "llada", 1, 16, "--data.schedule", "study", "--data.per_length", "8")
+    assert len(records(tmp_path / "large")) == 16
 
 
 def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path):
