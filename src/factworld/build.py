@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from transformers import PreTrainedTokenizerBase
 
 from src.models import ModelAdapter, load_model, load_tokenizer
@@ -123,6 +124,10 @@ def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[s
     tokenizer = assets.tokenizer()
     pairs = encode_sentences(assets.world(), tokenizer)
     for family in missing:
+        # Each family's initial weights come from the spec's seed alone: otherwise they would
+        # depend on the process's random start and on which families were trained before it,
+        # and one spec (one cache folder) could hold different models on different machines.
+        torch.manual_seed(spec.seed)
         adapter = initial_model(family, spec, assets, tokenizer)
         epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
         seconds = train_model(adapter, pairs, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,

@@ -150,3 +150,18 @@ def test_recall_only_cli_prints_the_table(tiny_cache, capsys):
     assert list(rows) == ["llama", "dream"] and "recall" in out and "dream" in out
     saved = json.loads((tiny_cache.root / "recall.json").read_text())
     assert saved["llama"]["recall"] == rows["llama"]["recall"]
+
+
+def test_a_spec_trains_the_same_weights_whatever_came_before(tmp_path, monkeypatch):
+    # Two builds of one family from different random states (as two fresh processes, or one
+    # that trained other families first, would start): bit-identical weights.
+    from safetensors.torch import load_file
+
+    weights = []
+    for run, seed in enumerate((1, 2)):
+        monkeypatch.setenv("MDM_EDIT_CACHE", str(tmp_path / str(run)))
+        torch.manual_seed(seed)
+        folder = ensure_models(load_spec("tiny"), ["llada"]).model_paths["llada"]
+        weights.append(load_file(str(folder / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
