@@ -17,7 +17,12 @@ from src.models.padding import left_pad
 
 
 def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int) -> Path:
-    model_key = hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:12]
+    # The folder and its files' sizes and times: a model retrained or replaced in the same
+    # folder gets its own C (content hashes would read gigabytes of a real checkpoint).
+    folder = Path(model_dir).resolve()
+    files = sorted(f for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
+    identity = [str(folder), *(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)]
+    model_key = hashlib.sha1("\n".join(identity).encode()).hexdigest()[:12]
     safe_source = "".join(c if c.isalnum() else "_" for c in source)[-40:]
     return cache_dir / "stats" / model_key / f"layer{layer}_{safe_source}_{n}.pt"
 
