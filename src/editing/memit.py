@@ -47,20 +47,17 @@ class JointPatch(LowRankPatch):
 class MEMIT(ValueShiftMethod):
     """Mass-Editing Memory in a Transformer (Meng et al. 2023)."""
 
-    def __init__(self, *args, joint: bool = False, through_update: bool = False, **kwargs):
+    def __init__(self, *args, joint: bool = False, **kwargs):
         """
         Args:
             joint: insert the edits of a group together (MEMIT's mass editing: per layer one
                 rank-n update R K^T (lambda C + K K^T)^-1 shared by the n edits; needs
                 mom2_lambda > 0) instead of one independent rank-one update per edit.
-            through_update: optimise the shift through its per-layer updates (split evenly over
-                the window) at every position, so the written edit is exactly the optimised one,
-                instead of as a shift of the residual stream at the subject's last token only.
-                Independent edits only: not supported with ``joint`` (the shared update would
-                carry every edit's shift into every row, so edits would not be optimised
-                independently).
+                Not with ``through_update`` (split evenly over the window here): the shared
+                update would carry every edit's shift into every row, so edits would not be
+                optimised independently.
         """
-        if joint and through_update:
+        if joint and kwargs.get("through_update"):
             raise ValueError("MEMIT through_update=true is not supported with joint=true: "
                              "set one of them to false")
         super().__init__(*args, **kwargs)

@@ -21,15 +21,6 @@ from src.editing.shift import ValueShiftMethod
 class ROME(ValueShiftMethod):
     """Rank-One Model Editing at ``layers[0]`` (Meng et al. 2022)."""
 
-    def __init__(self, *args, through_update: bool = False, **kwargs):
-        """
-        Args:
-            through_update: optimise the shift through its rank-one update at every position
-                (the written edit is then exactly the optimised one) instead of at the subject's
-                last token only.
-        """
-        super().__init__(*args, **kwargs)
-
     def shift_module(self) -> torch.nn.Module:
         return self.adapter.edit_module(self.layers[0])
 

@@ -28,7 +28,7 @@ class ValueShiftMethod(EditMethod):
 
     def __init__(self, *args, weight_decay: float = 0.5, clamp_norm_factor: float = 4.0,
                  mom2_source: str | None = "corpus", mom2_samples: int = 2000, mom2_lambda: float = 0.0,
-                 cache_dir: str | None = None, **kwargs):
+                 cache_dir: str | None = None, through_update: bool = False, **kwargs):
         """
         Args:
             weight_decay: weight of ||delta||^2 / ||v||^2.
@@ -38,6 +38,9 @@ class ValueShiftMethod(EditMethod):
             mom2_samples: number of texts used for C.
             mom2_lambda: MEMIT's regulariser lambda (0 = ROME's exact insertion).
             cache_dir: where C is cached (default: $MDM_EDIT_CACHE or ./.cache/mdm-edit).
+            through_update: optimise the shift through the updates it becomes, at every position
+                (the written edit is then exactly the optimised one), instead of as a shift at the
+                subject's last token only.
         """
         super().__init__(*args, **kwargs)
         from src.factworld.build import cache_root
@@ -65,10 +68,6 @@ class ValueShiftMethod(EditMethod):
         """Layers whose edit modules carry the shift with ``through_update``, in equal shares."""
         raise NotImplementedError(f"{type(self).__name__} has no through_update")
 
-    @property
-    def through_update(self) -> bool:
-        return bool(self.hparams.get("through_update", False))
-
     # ------------------------------------------------------------------ EditMethod hooks
     def edit_parameters(self) -> list[torch.nn.Parameter]:
         return [self.delta]
@@ -77,7 +76,7 @@ class ValueShiftMethod(EditMethod):
         self.delta.zero_()
         init = self._capture(self.shift_module(), [self._state_inputs(c, c.prompt) for c in cases], "output")
         state = {"init": init}
-        if self.through_update:
+        if self.hparams.through_update:
             # rank_one_factors with a unit residual gives V = C^-1 k* / (lambda + k*^T C^-1 k*).
             # Every key is read in the unedited network: the optimisation itself sees how an
             # earlier layer's update moves a later layer's input.
@@ -96,7 +95,7 @@ class ValueShiftMethod(EditMethod):
 
     @contextmanager
     def editing(self, n: int, edit_of_row: torch.Tensor, position: torch.Tensor):
-        if self.through_update:
+        if self.hparams.through_update:
             with applied(self._through(self.delta[:n]), edit_of_row):
                 yield
             return
@@ -116,7 +115,7 @@ class ValueShiftMethod(EditMethod):
         self.delta[:n] *= torch.where(norm > radius, radius / norm.clamp(min=1e-12), 1.0)[:, None]
 
     def final_patches(self, cases: list[EditCase]) -> list[RowPatch]:
-        if self.through_update:
+        if self.hparams.through_update:
             return self._through(self.delta[:len(cases)].detach().clone())
         return self.updates(cases, self._group["init"] + self.delta[:len(cases)].detach())
 
