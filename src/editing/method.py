@@ -242,9 +242,8 @@ class EditMethod(L.LightningModule):
                                                      (ref.exp() * (ref - edited)).sum(-1))
         loss = nll + self.hparams.kl_factor * kl + self.penalty(n)
 
-        active = ~group["stopped"]
         # A stopped edit's trace ends where it stopped, whatever the rest of its group does.
-        for e in active.nonzero().flatten().tolist():
+        for e in live:
             group["trace"][e].append(float(loss[e].detach()))
         # The stop test reads this step's loss before the step, and the last step takes none, as
         # in ROME: the written edit is the one whose loss was measured last.
@@ -264,7 +263,7 @@ class EditMethod(L.LightningModule):
                 for p, kept in zip(params, keep):
                     p[:n][~moving] = kept
                 self.project(n)
-        self.log("edit/loss", loss.detach()[active].mean(), prog_bar=True, batch_size=int(active.sum()))
+        self.log("edit/loss", loss.detach()[live].mean(), prog_bar=True, batch_size=len(live))
 
     # ------------------------------------------------------------------ closing an edit group
     @torch.no_grad()
