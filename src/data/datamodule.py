@@ -100,9 +100,8 @@ class EditDataModule(L.LightningDataModule):
 
     def _requests(self, model_dir: str, tokenizer) -> list[EditRequest]:
         from src.data.sources import load_requests
-        from src.data.sources.kamel import length_controlled_requests
+        from src.data.sources.factworld import factworld_requests
         from src.factworld.tokens import encode_target
-        from src.factworld.world import World
 
         hp = self.hparams
         encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
@@ -110,11 +109,8 @@ class EditDataModule(L.LightningDataModule):
             world_file = Path(hp.path) if hp.path else Path(model_dir).parent / "world.json"
             if not world_file.is_file():
                 raise FileNotFoundError(f"data.path: no fact world at {world_file}")
-            world = World.from_json(world_file)
-            templates = {r.name: r.templates for r in world.relations}
-            found = length_controlled_requests(world.facts, templates, encode, target_lengths=hp.target_lengths,
-                                               per_length=hp.per_length, n_neighbors=hp.n_neighbors,
-                                               seed=hp.seed, source=str(world_file))
+            found = factworld_requests(world_file, encode, target_lengths=hp.target_lengths,
+                                       per_length=hp.per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
         else:
             kw: dict[str, Any] = {}
             if hp.source == "kamel":

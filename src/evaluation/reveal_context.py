@@ -49,9 +49,8 @@ def object_nll(adapter, rows: list[tuple[list[int], list[int]]], batch_size: int
 
 
 def measure(model_path: str, length: int, limit: int) -> dict:
-    from src.data.sources.kamel import length_controlled_requests
+    from src.data.sources.factworld import factworld_requests
     from src.factworld.build import resolve_model_path
-    from src.factworld.world import World
 
     model_dir = resolve_model_path(model_path)
     adapter, tokenizer = load_model(str(model_dir)), load_tokenizer(str(model_dir))
@@ -61,11 +60,8 @@ def measure(model_path: str, length: int, limit: int) -> dict:
     world_file = Path(model_dir).parent / "world.json"
     if not world_file.is_file():
         raise FileNotFoundError(f"--model {model_path}: no fact world at {world_file}")
-    world = World.from_json(world_file)
     encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
-    found = length_controlled_requests(world.facts, {r.name: r.templates for r in world.relations}, encode,
-                                       target_lengths=[length], per_length=limit, n_neighbors=0, seed=0,
-                                       source=str(world_file))
+    found = factworld_requests(world_file, encode, target_lengths=[length], per_length=limit, n_neighbors=0, seed=0)
     new, true = [], []
     for req in found.requests:
         try:
