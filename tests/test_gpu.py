@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from src.fit import main
-from tests.editing.test_fit import ROOT, fit_args, records
+from tests.editing.test_fit import ROOT, fit_args, pythonpath_env, records
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -40,10 +40,6 @@ def test_gpu_edits_match_cpu_edits(tiny_cache, tmp_path, family):
     main(fit_args(tmp_path, "cpu", family, "--data.batch_size", "4"))
     main(fit_args(tmp_path, "gpu", family, "--data.batch_size", "4", *GPU))
     assert_same_edits(records(tmp_path / "cpu"), records(tmp_path / "gpu"))
-
-
-def pythonpath_env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 
 def free_port() -> int:

@@ -23,6 +23,11 @@ def fit_args(tmp: Path, name: str, family: str = "llama", *extra: str, config: s
             "--data.n_neighbors", "2", *extra]
 
 
+def pythonpath_env() -> dict[str, str]:
+    """The environment for a ``python -m src.fit`` subprocess: this checkout first on the path."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
 def records(folder: Path) -> dict[str, dict]:
     return {r["case_id"]: r for r in map(json.loads, (folder / "edits.jsonl").read_text().splitlines())}
 
@@ -84,7 +89,7 @@ def test_batch_of_one_equals_batch_of_sixteen(tiny_cache, tmp_path):
 
 
 def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = pythonpath_env()
     base = [sys.executable, "-m", "src.fit", *fit_args(tmp_path, "{}", "llama", "--data.batch_size", "2")]
     for name, devices in (("one", "1"), ("two", "2")):
         cmd = [a.replace("{}", name) for a in base] + [
