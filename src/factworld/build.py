@@ -21,15 +21,17 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from src.models import ModelAdapter, load_model, load_tokenizer
+# PREFIX and the resolver of every model name (factworld:, smollm2, gguf:, folders) live in
+# src.models.resolve; imported here for the callers that have always found them in this module.
+from src.models.resolve import FACTWORLD as PREFIX, resolve_model_path  # noqa: F401
 
 from .families import ARM_FAMILIES, FAMILY_ORDER, dream_from_qwen, new_model
-from .spec import DEFAULT_CONFIG, FactWorldSpec, load_spec
+from .spec import FactWorldSpec
 from .tokenizer import train_tokenizer
-from .tokens import encode_sentences
+from .text import training_samples
 from .train import train_model
 from .world import World, generate_world
 
-PREFIX = "factworld:"
 
 
 @dataclass
@@ -122,7 +124,7 @@ def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[s
     if not missing:
         return
     tokenizer = assets.tokenizer()
-    pairs = encode_sentences(assets.world(), tokenizer)
+    samples = training_samples(assets.world(), tokenizer, spec.text, spec.biographies, spec.seed)
     for family in missing:
         # Each family's initial weights come from the spec's seed alone: otherwise they would
         # depend on the process's random start and on which families were trained before it,
@@ -130,20 +132,9 @@ def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[s
         torch.manual_seed(spec.seed)
         adapter = initial_model(family, spec, assets, tokenizer)
         epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
-        seconds = train_model(adapter, pairs, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
-                              spec.seed, assets.root / "logs", family, spec.arm_loss)
+        loss_on = spec.arm_loss if family in ARM_FAMILIES else spec.mdm_loss
+        seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
+                              spec.seed, assets.root / "logs", family, loss_on)
         _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})
         assets.model_paths[family] = assets.root / family
-
-
-def resolve_model_path(value: str) -> Path:
-    """A checkpoint folder: ``factworld:<family>`` (default config) or ``factworld:<family>@<config>``
-    names a cached fact-world model (trained if missing); anything else is a filesystem path."""
-    if value.startswith(PREFIX):
-        family, _, config = value[len(PREFIX):].partition("@")
-        return ensure_models(load_spec(config or DEFAULT_CONFIG), [family]).model_paths[family]
-    path = Path(value)
-    if not path.exists():
-        raise FileNotFoundError(f"model path {value!r} does not exist (or use factworld:<family>[@<config>])")
-    return path

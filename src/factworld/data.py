@@ -1,4 +1,4 @@
-"""Pretraining data: every (prompt, object) sentence of a world, tokenised once, batched by length."""
+"""Pretraining data: a world's samples (``text.training_samples``), tokenised once, batched by length."""
 from __future__ import annotations
 
 import random
@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-Pair = tuple[list[int], list[int]]
+from .text import Sample
 
 
 class LengthBatches(Sampler[list[int]]):
@@ -38,18 +38,24 @@ class LengthBatches(Sampler[list[int]]):
         return iter(batches)
 
 
-def collate_right(batch: list[Pair], pad_id: int, eos_id: int, eos_prob: float,
+def collate_right(batch: list[Sample], pad_id: int, eos_id: int, eos_prob: float,
                   rng: random.Random) -> dict[str, torch.Tensor]:
-    """Right-pad prompt+object(+EOS) rows. ``span`` marks the supervised object tokens.
+    """Right-pad rows of prompt+object(+EOS) sentences. ``span`` marks the object tokens.
 
-    EOS follows the object in only some rows so that MDMs learn both "the answer fills the
-    masks" (gen_length = object length) and "the answer ends here" (longer gen_length).
+    EOS separates the sentences of a sample, and follows its last object in only some rows, so
+    that MDMs learn both "the answer fills the masks" (gen_length = object length) and "the
+    answer ends here" (longer gen_length).
     """
     rows, spans = [], []
-    for prompt, obj in batch:
-        target = list(obj) + ([eos_id] if rng.random() < eos_prob else [])
-        rows.append(list(prompt) + target)
-        spans.append([0] * len(prompt) + [1] * len(target))
+    for sample in batch:
+        row, span = [], []
+        for i, (prompt, obj) in enumerate(sample):
+            last = i == len(sample) - 1
+            target = list(obj) + ([eos_id] if not last or rng.random() < eos_prob else [])
+            row += list(prompt) + target
+            span += [0] * len(prompt) + [1] * len(target)
+        rows.append(row)
+        spans.append(span)
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     span = torch.zeros((len(rows), width), dtype=torch.bool)
@@ -64,22 +70,22 @@ def collate_right(batch: list[Pair], pad_id: int, eos_id: int, eos_prob: float,
 class FactDataModule(L.LightningDataModule):
     """Length-bucketed, shuffled batches of a world's sentences for the pretraining objectives.
 
-    Args: ``pairs`` (prompt ids, object ids) per sentence; ``pad_id`` / ``eos_id`` the tokenizer's;
+    Args: ``samples`` lists of (prompt ids, object ids) sentences; ``pad_id`` / ``eos_id`` the tokenizer's;
     ``batch_size`` sentences per batch; ``eos_prob`` share of rows with EOS after the object;
     ``seed`` of the batch order and the EOS draws.
     """
 
-    def __init__(self, pairs: list[Pair], pad_id: int, eos_id: int, batch_size: int = 128,
+    def __init__(self, samples: list[Sample], pad_id: int, eos_id: int, batch_size: int = 128,
                  eos_prob: float = 0.1, seed: int = 0):
         super().__init__()
-        self.pairs = pairs
+        self.samples = samples
         self.pad_id, self.eos_id = pad_id, eos_id
         self.batch_size, self.eos_prob = batch_size, eos_prob
         self.rng = random.Random(seed)
-        self.sampler = LengthBatches([len(p) + len(o) for p, o in pairs], batch_size, seed)
+        self.sampler = LengthBatches([sum(len(p) + len(o) for p, o in s) for s in samples], batch_size, seed)
 
     def train_dataloader(self) -> DataLoader:
         # A list is a map-style dataset; the sampler yields whole batches of indices.
-        return DataLoader(self.pairs, batch_sampler=self.sampler,
+        return DataLoader(self.samples, batch_sampler=self.sampler,
                           collate_fn=lambda b: collate_right(b, self.pad_id, self.eos_id,
                                                              self.eos_prob, self.rng))

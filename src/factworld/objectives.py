@@ -7,18 +7,23 @@ import torch.nn.functional as F
 
 from src.models.base import ModelAdapter
 
+LOSS_ON = ("object", "sequence")
+
 
 class PretrainObjective(L.LightningModule):
     """AdamW with linear warm-up and cosine decay (to 5% of ``lr``); subclasses define the loss.
 
-    Args: ``adapter`` the model trained in place; ``lr`` the peak learning rate; ``weight_decay``
+    Args: ``adapter`` the model trained in place; ``loss_on`` "object" or "sequence" (which
+    tokens the loss covers, ``loss_span``); ``lr`` the peak learning rate; ``weight_decay``
     AdamW's; ``warmup_steps`` optimiser steps of linear warm-up.
     """
 
-    def __init__(self, adapter: ModelAdapter, lr: float = 7e-4, weight_decay: float = 0.01,
-                 warmup_steps: int = 50):
+    def __init__(self, adapter: ModelAdapter, loss_on: str = "object", lr: float = 7e-4,
+                 weight_decay: float = 0.01, warmup_steps: int = 50):
         super().__init__()
-        self.adapter = adapter
+        if loss_on not in LOSS_ON:
+            raise ValueError(f"loss_on={loss_on!r}: choose one of {LOSS_ON}")
+        self.adapter, self.loss_on = adapter, loss_on
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -44,29 +49,29 @@ class PretrainObjective(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-class ARMObjective(PretrainObjective):
-    """Teacher-forced next-token cross-entropy on the object span, or with ``loss_on="sentence"``
-    on every real token after the first (rows are right-padded: the first is column 0)."""
+def loss_span(batch: dict[str, torch.Tensor], loss_on: str) -> torch.Tensor:
+    """The tokens a pretraining loss covers: the object span, or with ``loss_on="sequence"``
+    every real token (rows are right-padded)."""
+    if loss_on == "object":
+        return batch["span"]
+    return batch["attention_mask"].bool()
 
-    def __init__(self, adapter: ModelAdapter, loss_on: str = "object", **kwargs):
-        super().__init__(adapter, **kwargs)
-        if loss_on not in ("object", "sentence"):
-            raise ValueError(f"loss_on={loss_on!r}: choose 'object' or 'sentence'")
-        self.loss_on = loss_on
+
+class ARMObjective(PretrainObjective):
+    """Teacher-forced next-token cross-entropy on the object span, or with ``loss_on="sequence"``
+    on every real token after the first (a whole-text language model)."""
 
     def loss(self, batch):
         logits = self.adapter.token_logits(batch["input_ids"], batch["attention_mask"])
-        if self.loss_on == "object":
-            span = batch["span"]
-        else:
-            span = batch["attention_mask"].bool().clone()
-            span[:, 0] = False
+        span = loss_span(batch, self.loss_on).clone()
+        span[:, 0] = False  # the first token has no prediction
         return F.cross_entropy(logits[span], batch["input_ids"][span])
 
 
 class MDMObjective(PretrainObjective):
     """Masked-diffusion loss (LLaDA's SFT form, with the mask count drawn directly): per row mask
-    k ~ U{1..L} of its L object tokens, cross-entropy on the masked ones weighted by L/k.
+    k ~ U{1..L} of its L object tokens (``loss_on="sequence"``: of all its tokens, as LLaDA and
+    Dream pretrain), cross-entropy on the masked ones weighted by L/k.
 
     Every k is one of the states the sampler visits (N masks, then N-1, ...). Drawing t ~ U(0, 1)
     and weighting by 1/t is the same objective in expectation, but a row with a tiny t and one
@@ -74,7 +79,7 @@ class MDMObjective(PretrainObjective):
     """
 
     def loss(self, batch):
-        ids, span = batch["input_ids"], batch["span"]
+        ids, span = batch["input_ids"], loss_span(batch, self.loss_on)
         length = span.sum(dim=1)
         k = (torch.rand(length.shape, device=ids.device) * length).long() + 1
         # The k span positions with the lowest random scores are masked (scores > 1 off the span).

@@ -10,12 +10,13 @@ from jsonargparse import ArgumentParser, set_parsing_settings
 
 from src.config_path import resolve_config
 
+from .text import TextForm
 from .world import WorldConfig
 
 DEFAULT_CONFIG = "factworld.yaml"
 # Fields added after caches existed, with their defaults: hashed only when changed, so that
 # existing caches keep their folders.
-HASHED_WHEN_CHANGED = {"arm_loss": "object"}
+HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8}
 
 
 @dataclass
@@ -48,9 +49,17 @@ class FactWorldSpec:
     with many: the mask count then no longer tells the object's length."""
     seed: int = 0
     """Seed of the initial weights and the batch order (the world has its own seed)."""
-    arm_loss: Literal["object", "sentence"] = "object"
-    """Tokens the ARMs' next-token loss covers: the object only, or every token after the first
-    (a whole-sentence language model)."""
+    arm_loss: Literal["object", "sequence"] = "object"
+    """Tokens the ARMs' next-token loss covers: the objects only, or every token after the first
+    (a whole-text language model)."""
+    mdm_loss: Literal["object", "sequence"] = "object"
+    """Tokens the MDMs' masking draws from: the objects only, or every token (as LLaDA and Dream
+    pretrain)."""
+    text: TextForm = "sentences"
+    """Pretraining samples: one fact sentence each, or those plus biographies (several facts of
+    one subject per sample, shuffled, random templates; ``src.factworld.text``)."""
+    biographies: int = 8
+    """Biographies per subject with ``text: biography``."""
 
     def spec_hash(self) -> str:
         """Short stable hash naming the cache folder: equal specs share one."""

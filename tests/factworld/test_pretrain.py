@@ -29,7 +29,7 @@ def test_spec_hash_is_stable_and_covers_every_field():
     assert FactWorldSpec().spec_hash() == FactWorldSpec().spec_hash()
     assert FactWorldSpec(lr=1e-3).spec_hash() != FactWorldSpec().spec_hash()
     assert load_spec("tiny").spec_hash() != FactWorldSpec().spec_hash()
-    assert FactWorldSpec(arm_loss="sentence").spec_hash() != FactWorldSpec().spec_hash()
+    assert FactWorldSpec(arm_loss="sequence").spec_hash() != FactWorldSpec().spec_hash()
 
 
 def test_a_field_added_later_keeps_existing_cache_folders_at_its_default():
@@ -44,8 +44,8 @@ def test_sentence_loss_supervises_every_token_after_the_first(tiny_cache, monkey
     from src.factworld.objectives import ARMObjective
 
     tokenizer = tiny_cache.tokenizer()
-    pairs = [(encode_prompt(tokenizer, p), encode_target(tokenizer, o)) for p, o in tiny_cache.world().sentences()[:4]]
-    batch = collate_right(pairs, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0, random.Random(0))
+    samples = [[(encode_prompt(tokenizer, p), encode_target(tokenizer, o))] for p, o in tiny_cache.world().sentences()[:4]]
+    batch = collate_right(samples, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0, random.Random(0))
     adapter = load_model(tiny_cache.model_paths["llama"])
     seen = {}
     original = torch.nn.functional.cross_entropy
@@ -57,9 +57,9 @@ def test_sentence_loss_supervises_every_token_after_the_first(tiny_cache, monkey
     monkeypatch.setattr(torch.nn.functional, "cross_entropy", counting)
     ARMObjective(adapter, loss_on="object").loss(batch)
     on_object = seen["tokens"]
-    ARMObjective(adapter, loss_on="sentence").loss(batch)
+    ARMObjective(adapter, loss_on="sequence").loss(batch)
     assert on_object == int(batch["span"].sum())
-    assert seen["tokens"] == int(batch["attention_mask"].sum()) - len(pairs)
+    assert seen["tokens"] == int(batch["attention_mask"].sum()) - len(samples)
 
 
 def test_cache_layout(tiny_cache):

@@ -1,0 +1,50 @@
+"""The pretraining text a world becomes: one sample per (fact, template) sentence, and with
+``text="biography"`` also biographies, several facts of one subject in one sample.
+
+Controlled studies of storage (Allen-Zhu and Li, Physics of Language Models 3.1) found facts
+become readable at an entity's name only with such augmented text: several attribute sentences
+per entity in one sample, their order shuffled, each a random paraphrase with the full name.
+A sample is a list of (prompt ids, object ids) sentences; the collator joins them with EOS.
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Literal
+
+from transformers import PreTrainedTokenizerBase
+
+from .tokens import encode_prompt, encode_target
+from .world import World
+
+Pair = tuple[list[int], list[int]]
+Sample = list[Pair]
+TextForm = Literal["sentences", "biography"]
+
+
+def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: TextForm = "sentences",
+                     biographies: int = 8, seed: int = 0) -> list[Sample]:
+    """Every single-fact sentence as its own sample (the format prompts are evaluated in), plus,
+    for ``text="biography"``, ``biographies`` samples per subject: all its facts, shuffled, each
+    under a random template of its relation."""
+    relations = {r.name: r for r in world.relations}
+    samples: list[Sample] = []
+    for fact in world.facts:
+        for t in range(len(relations[fact.relation].templates)):
+            samples.append([(encode_prompt(tokenizer, relations[fact.relation].prompt(fact.subject, t)),
+                             encode_target(tokenizer, fact.object))])
+    if text == "sentences":
+        return samples
+    if text != "biography":
+        raise ValueError(f"text={text!r}: choose 'sentences' or 'biography'")
+    rng = random.Random(seed)
+    by_subject = defaultdict(list)
+    for fact in world.facts:
+        by_subject[fact.subject].append(fact)
+    for subject in world.subjects:
+        for _ in range(biographies):
+            facts = rng.sample(by_subject[subject], len(by_subject[subject]))
+            samples.append([(encode_prompt(tokenizer, relations[f.relation].prompt(
+                f.subject, rng.randrange(len(relations[f.relation].templates)))),
+                encode_target(tokenizer, f.object)) for f in facts])
+    return samples
