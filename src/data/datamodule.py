@@ -55,7 +55,8 @@ class EditDataModule(L.LightningDataModule):
                  per_length: int | None = 100, limit: int | None = None, n_neighbors: int = 5,
                  batch_size: int = 16, steps: int = 25, schedule: ScheduleName = "none",
                  samples_per_step: int = 1, n_prefixes: int = 0, prefix_words: int = 5,
-                 max_target_tokens: int = 16, corpus: str = "factworld", seed: int = 0):
+                 max_target_tokens: int = 16, corpus: str = "factworld", seed: int = 0,
+                 source_options: dict[str, Any] | None = None):
         """
         Args:
             source: ``factworld`` (the world the model was trained on), ``counterfact``,
@@ -74,6 +75,8 @@ class EditDataModule(L.LightningDataModule):
             max_target_tokens: targets longer than this are recorded as failed.
             corpus: text for context prefixes and key statistics: ``factworld``, ``wikitext`` or a text file.
             seed: seeds request selection, prefixes and schedules.
+            source_options: further options of the source's loader (kamel: ``relations``, a list
+                of relation ids, default all; ``split``: train, dev or test; ``templates``).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -99,7 +102,7 @@ class EditDataModule(L.LightningDataModule):
         self.orders = self._sampler_orders(adapter) if self.hparams.schedule == "sampler" else {}
 
     def _requests(self, model_dir: str, tokenizer) -> list[EditRequest]:
-        from src.data.sources import load_requests
+        from src.data.sources import describe, load_requests
         from src.data.sources.factworld import factworld_requests
         from src.factworld.tokens import encode_target
 
@@ -114,11 +117,11 @@ class EditDataModule(L.LightningDataModule):
         else:
             kw: dict[str, Any] = {}
             if hp.source == "kamel":
-                from src.factworld.kamel import KAMEL_RELATIONS
-
-                kw = dict(templates=KAMEL_RELATIONS, encode=encode, target_lengths=hp.target_lengths,
+                kw = dict(encode=encode, target_lengths=hp.target_lengths,
                           per_length=hp.per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
-            found = load_requests(hp.source, hp.path, **kw)
+            found = load_requests(hp.source, hp.path, **kw, **(hp.source_options or {}))
+        if self.trainer.global_rank == 0:
+            print(describe(found))
         self.rejected += [(cid, reason, None) for cid, reason in found.rejected]
         requests = found.requests
         if hp.target_lengths and hp.source != "factworld" and hp.source != "kamel":

@@ -1,104 +1,108 @@
-"""A ``World`` of real facts from a local KAMEL copy (``<root>/<Pxxx>/test.jsonl``).
+"""A ``World`` of real facts from a local KAMEL copy, and its cached models.
 
-KAMEL gives questions only; the declarative templates below are written by hand. Only
-single-answer facts are kept, and the answer's ``chosen`` label is the object.
+Facts are read by ``src.data.sources.kamel`` (either layout, any split, every record loaded or
+rejected with its reason); prompts are the project's declarative templates where written, else
+the relation's question as a question-answer prompt. ``python -m src.pretrain --config kamel.yaml``
+builds such a world from the relations a config names (``KamelWorldConfig``) and trains the
+families on it, cached under ``<cache>/kamel/<hash>/`` in the fact world's layout, so a model
+folder there serves ``src.fit`` and ``src.trace`` (its ``world.json`` is beside it).
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
-import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import datasets
+from src.data.sources import data_root, rejection_reasons
+from src.data.sources.kamel import declarative_templates, kamel_templates, read_kamel
 
 from .world import Fact, Relation, World
 
-# Relations whose objects vary in length (one-word places to five-word universities),
-# with templates that put the subject at the start and in the middle.
-KAMEL_RELATIONS: dict[str, list[str]] = {
-    "P19": ["{} was born in", "The birthplace of {} is", "{} is a native of", "The place of birth of {} is"],
-    "P20": ["{} died in", "The place of death of {} is", "{} passed away in", "The city where {} died is"],
-    "P27": ["{} is a citizen of", "The country of citizenship of {} is", "{} holds citizenship of",
-            "By nationality, {} is a citizen of"],
-    "P69": ["{} was educated at", "The alma mater of {} is", "{} studied at", "The school attended by {} is"],
-    "P108": ["{} works for", "The employer of {} is", "{} is employed by", "The organisation that employs {} is"],
-    "P264": ["{} is signed to", "The record label of {} is", "{} releases music on", "The label that signed {} is"],
-}
+# Relations whose objects vary in length (one-word places to five-word universities), with
+# templates that put the subject at the start and in the middle.
+DEFAULT_RELATIONS = ("P19", "P20", "P27", "P69", "P108", "P264")
+KAMEL_RELATIONS: dict[str, list[str]] = {r: declarative_templates()[r] for r in DEFAULT_RELATIONS}
 
 
-def data_root() -> Path:
-    """Root of the shared data sets: ``$KE_DATA_ROOT``, else ``shared/data`` beside the repository."""
-    return Path(os.environ.get("KE_DATA_ROOT", Path(__file__).resolve().parents[3] / "shared" / "data"))
-
-
-def _check(record: object) -> str | None:
-    """Why ``record`` is not a KAMEL fact, or None when it is one."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    if not isinstance(record.get("sub_label"), str) or not record["sub_label"].strip():
-        return "sub_label missing or not a non-empty string"
-    labels = record.get("obj_label")
-    if not isinstance(labels, list) or not labels:
-        return "obj_label missing or not a non-empty list"
-    if not all(isinstance(label, dict) and isinstance(label.get("chosen"), str) and label["chosen"].strip()
-               for label in labels):
-        return "an obj_label entry lacks a non-empty 'chosen' string"
-    return None
-
-
-def _malformed(path: Path, line: int, why: str) -> ValueError:
-    return ValueError(f"{path}:{line}: malformed KAMEL record: {why}")
-
-
-def read_relation(path: Path) -> list[tuple[str, list[str]]]:
-    """(subject, chosen answers) of every record in one ``test.jsonl``."""
-    lines = path.read_text().splitlines()
-    # Record i of the dataset is the i-th non-blank line of the file.
-    line_numbers = [n for n, text in enumerate(lines, 1) if text.strip()]
-    try:
-        rows = datasets.load_dataset("json", data_files=str(path), split="train").to_list()
-    except Exception as error:
-        # The json builder names neither file nor line: find the offending line ourselves.
-        for n in line_numbers:
-            try:
-                why = _check(json.loads(lines[n - 1]))
-            except json.JSONDecodeError as decode_error:
-                why = f"invalid JSON ({decode_error.msg})"
-            if why:
-                raise _malformed(path, n, why) from error
-        raise
-    out = []
-    for n, row in zip(line_numbers, rows):
-        if why := _check(row):
-            raise _malformed(path, n, why)
-        out.append((row["sub_label"].strip(), [label["chosen"].strip() for label in row["obj_label"]]))
-    return out
-
-
-def kamel_world(root: str | Path | None = None, relations: dict[str, list[str]] | None = None,
-                max_facts_per_relation: int | None = None) -> World:
+def kamel_world(root: str | Path | None = None,
+                relations: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
+                max_facts_per_relation: int | None = None, split: str = "test") -> World:
     """Build a world from the KAMEL folder ``root`` (default ``data_root() / "kamel"``).
 
-    ``relations`` maps a relation id (its folder name, e.g. "P19") to its templates (default
-    ``KAMEL_RELATIONS``); ``max_facts_per_relation`` keeps the first single-answer facts of each.
+    ``relations``: relation ids (folder names, e.g. "P19"), or a map from id to templates
+    (default ``KAMEL_RELATIONS``); ids alone take ``kamel_templates``. ``max_facts_per_relation``
+    keeps the first facts of each. ``meta["rejected"]`` counts the records not taken, by reason.
     """
     root = Path(root) if root is not None else data_root() / "kamel"
     relations = relations if relations is not None else KAMEL_RELATIONS
+    templates = dict(relations) if isinstance(relations, Mapping) else kamel_templates(root, relations)
+    read = read_kamel(root, templates, split)
     facts: list[Fact] = []
     world_relations: list[Relation] = []
-    for name, templates in relations.items():
-        path = root / name / "test.jsonl"
-        if not path.is_file():
-            raise FileNotFoundError(f"KAMEL relation {name!r}: no file {path} (is {root} a KAMEL folder?)")
-        kept: dict[str, str] = {}
-        for subject, answers in read_relation(path):
-            # Multi-answer facts have no single object to recall; a repeated subject keeps its first.
-            if len(answers) == 1 and subject not in kept:
-                kept[subject] = answers[0]
-            if max_facts_per_relation is not None and len(kept) == max_facts_per_relation:
-                break
-        facts += [Fact(s, name, o) for s, o in kept.items()]
-        world_relations.append(Relation(name, list(templates), sorted(set(kept.values()))))
+    for name, prompts in templates.items():
+        mine = [f for f in read.facts if f.relation == name][:max_facts_per_relation]
+        facts += [Fact(f.subject, name, f.object) for f in mine]
+        world_relations.append(Relation(name, list(prompts), sorted({f.object for f in mine})))
     subjects = list(dict.fromkeys(fact.subject for fact in facts))
     return World(world_relations, subjects, facts, seed=0,
-                 meta={"source": "kamel", "root": str(root), "max_facts_per_relation": max_facts_per_relation})
+                 meta={"source": "kamel", "root": str(root), "split": split,
+                       "max_facts_per_relation": max_facts_per_relation, "rejected": dict(rejection_reasons(read))})
+
+
+@dataclass
+class KamelWorldConfig:
+    """Which KAMEL facts a pretraining world holds (``kamel:`` in a pretrain config)."""
+
+    relations: list[str] | None = None
+    """Relation ids (folder names, e.g. P19); default the six of KAMEL_RELATIONS."""
+    root: str | None = None
+    """KAMEL folder; default $KE_DATA_ROOT/kamel."""
+    split: str = "test"
+    """File read in each relation folder: train, dev or test."""
+    max_facts_per_relation: int | None = 50
+    """First facts kept per relation (null: all)."""
+
+    def world(self) -> World:
+        return kamel_world(self.root, self.relations, self.max_facts_per_relation, self.split)
+
+
+def kamel_dir(spec, config: KamelWorldConfig) -> Path:
+    """``<cache>/kamel/<hash of the model spec and the KAMEL selection>``."""
+    from .build import cache_root
+
+    root = str(Path(config.root or data_root() / "kamel").resolve())
+    key = json.dumps({"spec": spec.spec_hash(), "kamel": {**asdict(config), "root": root}}, sort_keys=True)
+    return cache_root() / "kamel" / hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _world_files(spec, config: KamelWorldConfig, folder: Path) -> None:
+    from .tokenizer import train_tokenizer
+
+    world = config.world()
+    (folder / "spec.json").write_text(json.dumps({**asdict(spec), "kamel": asdict(config)}, indent=2) + "\n")
+    world.to_json(folder / "world.json")
+    train_tokenizer(world.corpus_text(), spec.vocab_size).save_pretrained(str(folder / "tokenizer"))
+
+
+def ensure_kamel_models(spec, config: KamelWorldConfig, families: list[str] | None = None):
+    """The world, tokenizer and models (trained where missing, as the fact world's are) of a
+    KAMEL selection; ``families=[]`` builds the world only. Returns ``FactWorldAssets``."""
+    from .build import FactWorldAssets, _publish, _train_missing
+    from .families import FAMILY_ORDER
+
+    root = kamel_dir(spec, config)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    wanted = set(FAMILY_ORDER if families is None else families)
+    if "dream" in wanted:
+        wanted.add("qwen")  # dream starts from the trained qwen
+    with open(root.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not root.is_dir():
+            _publish(lambda tmp: _world_files(spec, config, tmp), root)
+        assets = FactWorldAssets(root, root / "world.json", root / "tokenizer",
+                                 {f: root / f for f in FAMILY_ORDER if (root / f / "config.json").is_file()})
+        _train_missing(spec, assets, [f for f in FAMILY_ORDER if f in wanted and f not in assets.model_paths])
+    return assets

@@ -33,12 +33,15 @@ def test_fake_folder(tmp_path):
     assert len(kamel_world(tmp_path, {"P19": TEMPLATES}, max_facts_per_relation=1).facts) == 1
 
 
-@pytest.mark.parametrize("bad", ['{"sub_label": "X", "obj_label": [', json.dumps({"obj_label": []}),
-                                 json.dumps({"sub_label": "X", "obj_label": [{"rdf": "Y"}]})])
-def test_malformed_record_names_file_and_line(tmp_path, bad):
-    path = write(tmp_path, "P19", [record("Ada Lovelace", "London"), "", bad])
-    with pytest.raises(ValueError, match=f"{path}:3: malformed"):
-        kamel_world(tmp_path, {"P19": TEMPLATES})
+@pytest.mark.parametrize("bad,reason", [('{"sub_label": "X", "obj_label": [', "invalid JSON"),
+                                        (json.dumps({"obj_label": []}), "no sub_label"),
+                                        (json.dumps({"sub_label": "X", "obj_label": [{"rdf": "Y"}]}),
+                                         "obj_label entry without a chosen label")])
+def test_malformed_record_is_counted_with_its_reason(tmp_path, bad, reason):
+    write(tmp_path, "P19", [record("Ada Lovelace", "London"), "", bad])
+    world = kamel_world(tmp_path, {"P19": TEMPLATES})
+    assert [f.subject for f in world.facts] == ["Ada Lovelace"]
+    assert world.meta["rejected"] == {reason: 1}
 
 
 def test_missing_relation_folder_is_named(tmp_path):

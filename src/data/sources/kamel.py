@@ -1,15 +1,39 @@
-"""Length-controlled requests from any world of (subject, relation, object) facts: KAMEL's or
-the project's fictional one. The new object of a fact is another object of the same relation
-with the same token length N, so efficacy can be grouped by N."""
+"""KAMEL (Kalo and Fichtel, AKBC 2022): one folder of facts per Wikidata relation, read file by
+file, and length-controlled requests from any world of (subject, relation, object) facts.
+
+Two layouts, told apart per record:
+- the hub's (``$KE_DATA_ROOT/kamel``): ``<root>/<Pxxx>/test.jsonl``, ``obj_label`` a list of
+  accepted answers, each ``{"chosen", "rdf", "alternative"}``;
+- GitHub's (JanKalo/KAMEL): ``<root>/<Pxxx>/{train,dev,test}.jsonl``, ``obj_label`` a list of
+  answer strings.
+Every record becomes a fact or a rejection with its reason: a fact needs one answer (a
+multi-answer fact has no single true object to keep or replace) and a subject not seen earlier in
+its file. Each file is parsed on its own, so relations whose records differ in schema (``rdf`` null
+in every record of some) never meet in one reader, and a problem names its file and line.
+
+Prompts: the declarative templates the project writes (``kamel_templates.json``, first one the
+edit prompt), else the relation's question from ``question-templates.csv`` as a question-answer
+prompt in two formats (edit prompt and paraphrase).
+"""
 from __future__ import annotations
 
+import csv
+import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..requests import EditRequest, InvalidRequest, RequestSet, fill, read_json_splits
+from ..requests import EditRequest, InvalidRequest, RequestSet, fill
+
+SPLITS = ("train", "dev", "test")
+TEMPLATES_FILE = Path(__file__).with_name("kamel_templates.json")
+QUESTIONS_FILE = "question-templates.csv"
+# A question "What is the capital of [S]?" becomes these prompts, the answer right after them.
+QUESTION_FORMATS = ("Question: {} Answer:", "Q: {} A:")
 
 
 class FactLike(Protocol):
@@ -24,6 +48,156 @@ class KamelFact(NamedTuple):
     object: str
 
 
+@dataclass
+class KamelRead:
+    """The facts of some relation files and every record not taken, as (record id, message);
+    the record id is ``<relation>/<file>:<line>``."""
+
+    facts: list[KamelFact] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ reading
+def answers_of(record: Any) -> list[str]:
+    """The accepted answers of one record of either layout; InvalidRequest says why there are none."""
+    if not isinstance(record, dict):
+        raise InvalidRequest(f"not a JSON object ({type(record).__name__})")
+    if not isinstance(record.get("sub_label"), str) or not record["sub_label"].strip():
+        raise InvalidRequest("no sub_label (missing, empty or not a string)")
+    labels = record.get("obj_label")
+    if not isinstance(labels, list):
+        raise InvalidRequest(f"no obj_label list ({type(labels).__name__})")
+    if not labels:
+        raise InvalidRequest("empty obj_label")
+    answers = []
+    for label in labels:
+        if isinstance(label, dict):
+            if "chosen" not in label:
+                raise InvalidRequest(f"obj_label entry without a chosen label (keys {sorted(label)})")
+            label = label["chosen"]
+        if not isinstance(label, str):
+            raise InvalidRequest(f"obj_label entry not a string ({type(label).__name__})")
+        if not label.strip():
+            raise InvalidRequest("empty answer in obj_label")
+        answers.append(label.strip())
+    return answers
+
+
+def _records(path: Path) -> Iterable[tuple[int, Any]]:
+    """(line, parsed record or the JSONDecodeError) of a JSON-lines file; a JSON array counts as
+    one record per element, numbered from 1."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot be read as UTF-8 text ({err})") from err
+    if text.lstrip().startswith("["):
+        try:
+            yield from enumerate(json.loads(text), 1)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a valid JSON array ({err})") from err
+        return
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as err:
+                yield n, err
+
+
+def read_relation(path: Path, relation: str) -> KamelRead:
+    """Facts of one relation file; a repeated subject keeps its first fact."""
+    out, seen = KamelRead(), {}
+    for n, record in _records(path):
+        case_id = f"{relation}/{path.name}:{n}"
+        try:
+            if isinstance(record, json.JSONDecodeError):
+                raise InvalidRequest(f"invalid JSON ({record.msg})")
+            answers = answers_of(record)
+            if len(answers) > 1:
+                raise InvalidRequest(f"multi-answer ({len(answers)} answers)")
+            subject = record["sub_label"].strip()
+            if subject in seen:
+                raise InvalidRequest(f"repeated subject (first at line {seen[subject]})")
+        except InvalidRequest as err:
+            out.rejected.append((case_id, str(err.at(str(path), n, case_id))))
+            continue
+        seen[subject] = n
+        out.facts.append(KamelFact(subject, relation, answers[0]))
+    return out
+
+
+def relation_file(root: str | Path, relation: str, split: str = "test") -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: KAMEL's splits are {list(SPLITS)}")
+    path = Path(root) / relation / f"{split}.jsonl"
+    if not path.is_file():
+        there = sorted(p.name for p in path.parent.glob("*.jsonl")) if path.parent.is_dir() else []
+        raise FileNotFoundError(f"KAMEL relation {relation!r}: no file {path}"
+                                + (f" (the folder has {there})" if there else f" (is {root} a KAMEL folder?)"))
+    return path
+
+
+def list_relations(root: str | Path, split: str = "test") -> list[str]:
+    """Every relation folder of ``root`` holding the split's file."""
+    found = sorted(p.parent.name for p in Path(root).glob(f"*/{split}.jsonl"))
+    if not found:
+        raise FileNotFoundError(f"{root}: no <relation>/{split}.jsonl files (is it a KAMEL folder?)")
+    return found
+
+
+def read_kamel(root: str | Path, relations: Iterable[str] | None = None, split: str = "test") -> KamelRead:
+    """Facts of the relations (default: every one in ``root``), each file read on its own."""
+    out = KamelRead()
+    for relation in (list_relations(root, split) if relations is None else list(relations)):
+        one = read_relation(relation_file(root, relation, split), relation)
+        out.facts += one.facts
+        out.rejected += one.rejected
+    return out
+
+
+def read_kamel_facts(root: str | Path, relations: Iterable[str], split: str = "test") -> list[KamelFact]:
+    return read_kamel(root, relations, split).facts
+
+
+# ------------------------------------------------------------------ prompts
+@cache
+def declarative_templates() -> dict[str, list[str]]:
+    """The project's declarative templates (``kamel_templates.json``): relation -> templates."""
+    return json.loads(TEMPLATES_FILE.read_text())
+
+
+def question_templates(root: str | Path) -> dict[str, list[str]]:
+    """KAMEL's question of each relation (``[S]`` the subject) as question-answer prompts."""
+    path = Path(root) / QUESTIONS_FILE
+    if not path.is_file():
+        return {}
+    out = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for n, row in enumerate(csv.reader(f, skipinitialspace=True), 1):
+            if not row:
+                continue
+            # An unquoted comma inside the question splits it: join the pieces back.
+            question = ", ".join(row[1:])
+            if question.count("[S]") != 1:
+                raise ValueError(f"{path}:{n}: expected 'relation, question with one [S]', got {row}")
+            question = question.replace("[S]", "{}")
+            out.setdefault(row[0].strip(), [form.format(question) for form in QUESTION_FORMATS])
+    return out
+
+
+def kamel_templates(root: str | Path, relations: Iterable[str]) -> dict[str, list[str]]:
+    """Prompts of each relation: declarative where written, else its question."""
+    relations = list(relations)
+    declarative = declarative_templates()
+    questions = question_templates(root) if any(r not in declarative for r in relations) else {}
+    missing = [r for r in relations if r not in declarative and r not in questions]
+    if missing:
+        raise ValueError(f"KAMEL relations {missing}: no template in {TEMPLATES_FILE} and no question "
+                         f"in {Path(root) / QUESTIONS_FILE}; pass templates for them")
+    return {r: declarative.get(r) or questions[r] for r in relations}
+
+
+# ------------------------------------------------------------------ requests
 def length_controlled_requests(
     facts: Iterable[FactLike], templates: Mapping[str, Sequence[str]],
     encode: Callable[[str], Sequence[int]], *, target_lengths: Iterable[int] | None = None,
@@ -71,17 +245,17 @@ def length_controlled_requests(
     return out
 
 
-def read_kamel_facts(root: str | Path, relations: Iterable[str]) -> list[KamelFact]:
-    """Single-answer facts of ``<root>/<relation>/test.jsonl`` (multi-answer facts have no one
-    true object to keep or replace)."""
-    files = {rel: Path(root) / rel / "test.jsonl" for rel in sorted(relations)}
-    return [KamelFact(rec["sub_label"], rel, rec["obj_label"][0]["chosen"])
-            for rel, records in read_json_splits(files).items()
-            for rec in records if len(rec["obj_label"]) == 1]
-
-
-def load_kamel(path: str | Path, *, templates: Mapping[str, Sequence[str]],
-               encode: Callable[[str], Sequence[int]], **kw) -> RequestSet:
-    """Length-controlled requests for the KAMEL relations that have declarative templates."""
-    return length_controlled_requests(read_kamel_facts(path, templates), templates, encode,
-                                      source=str(path), **kw)
+def load_kamel(path: str | Path, *, encode: Callable[[str], Sequence[int]],
+               relations: Sequence[str] | None = None, split: str = "test",
+               templates: Mapping[str, Sequence[str]] | None = None, **kw) -> RequestSet:
+    """Length-controlled requests over KAMEL relations (default: every relation of ``path``, or
+    those ``templates`` names); ``templates`` replaces the default prompts of the relations it
+    names. The records rejected while reading come first in ``rejected``."""
+    given = dict(templates or {})
+    names = list(relations) if relations is not None else list(given) or list_relations(path, split)
+    prompts = {**kamel_templates(path, [r for r in names if r not in given]),
+               **{r: given[r] for r in names if r in given}}
+    read = read_kamel(path, names, split)
+    out = length_controlled_requests(read.facts, prompts, encode, source=f"{path} ({split})", **kw)
+    out.rejected[:0] = read.rejected
+    return out
