@@ -77,7 +77,9 @@ class RowPatch:
         groups = self.group_of_row.clamp(min=0)
         active = (self.group_of_row >= 0).to(output)[:, None, None]
         if self.positions is not None:
-            active = active * self.positions.to(output)[..., None]
+            # A decoder's passes grow (ARM) or keep (MDM) the prompt's columns: the mask covers
+            # the longest and is cut to each pass.
+            active = active * self.positions[:, :output.shape[1]].to(output)[..., None]
         return output + active * self.update(inputs[0], groups)
 
     def update(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:

@@ -276,7 +276,7 @@ class EditMethod(L.LightningModule):
                 for e, extra in enumerate(self.evaluate(cases, patches, options)):
                     scores[e].setdefault("decoders", {})[name] = {m: extra[m] for m in MEASURES}
             if self.hparams.edit_sites:
-                for e, sites in enumerate(edit_sites(self.adapter, cases, patches)):
+                for e, sites in enumerate(edit_sites(self.adapter, cases, patches, self.decoder_options)):
                     scores[e]["sites"] = sites
             if self.hparams.sequential:
                 for e in range(n):
