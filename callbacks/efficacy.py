@@ -5,6 +5,7 @@ import lightning as L
 import torch
 
 from src.evaluation.per_length import PerLengthRate, format_table
+from src.reporting.labels import run_title
 
 MEASURES = ("efficacy", "generalisation", "specificity")
 
@@ -51,5 +52,5 @@ class EfficacyPerLength(L.Callback):
             for n, value in per_length.items():
                 if writer is not None:
                     writer.add_scalar(f"{measure}/N={n}", value, 0)
-        print(f"\n{type(pl_module).__name__} on {pl_module.adapter.family}, this run (all ranks):")
+        print(f"\n{run_title(trainer, pl_module)}, this run (all ranks):")
         print(format_table(self.table, self.counts, self.max_length))

@@ -4,15 +4,14 @@ Each folder given is recognised as a fit run, a trace output, a layer sweep or a
 measurement (src/reporting/study.py); one markdown file is written with its PNG figures beside it:
 edits against target length, tracing heatmaps of all traced models, layer sweeps, decoder
 robustness, where edits act, whether the MDMs read revealed object tokens, and published numbers
-beside ours.
+beside ours. Folders that are missing or not recognised are named (on stderr and in the
+report's inputs) and left out; the report stops only when no folder given can be read.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-from tqdm import tqdm
 
 from src.reporting.markdown import table
 from src.reporting.published import load_published, published_section, study_lines
@@ -30,8 +29,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_report(results: list[FitRun | TraceRun | Sweep | RevealRun], out: str | Path) -> Path:
-    """The markdown file at ``out`` and its figures beside it."""
+def load_all(folders: list[str]) -> tuple[list[FitRun | TraceRun | Sweep | RevealRun], list[str]]:
+    """The folders that can be read, and one line per folder that cannot (it names the folder)."""
+    results, missing = [], []
+    for folder in folders:
+        try:
+            results.append(load(folder))
+        except (FileNotFoundError, ValueError) as err:
+            missing.append(str(err))
+    return results, missing
+
+
+def write_report(results: list[FitRun | TraceRun | Sweep | RevealRun], out: str | Path,
+                 missing: list[str] | None = None) -> Path:
+    """The markdown file at ``out`` and its figures beside it; ``missing`` (folders given but not
+    read, with the reason) is listed under the inputs."""
     runs = [r for r in results if isinstance(r, FitRun)]
     traces = [r for r in results if isinstance(r, TraceRun)]
     sweeps = [r for r in results if isinstance(r, Sweep)]
@@ -44,22 +56,25 @@ def write_report(results: list[FitRun | TraceRun | Sweep | RevealRun], out: str 
                 published_section(runs, traces, reference)]
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for _, figures in tqdm(sections, desc="figures"):
+    for _, figures in sections:
         save_figures(figures, path.parent)
+    left_out = ["Given but not read (left out of every section):", *(f"- {line}" for line in missing)] if missing else []
     text = "\n\n".join(["# Knowledge editing in masked diffusion LMs: report", "## Inputs", inputs,
-                        *(markdown for markdown, _ in sections)])
+                        *(["\n".join(left_out)] if left_out else []), *(markdown for markdown, _ in sections)])
     path.write_text(text + "\n")
-    print(f"wrote {path} and {sum(len(f) for _, f in sections)} figures beside it")
+    print(f"wrote {path} and {sum(len(f) for _, f in sections)} figures beside it"
+          + (f"; {len(missing)} folder(s) given were left out (named in its inputs)" if missing else ""))
     return path
 
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        results = [load(folder) for folder in args.folders]
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f"python -m src.report: {err}")
-    return write_report(results, args.out)
+    results, missing = load_all(args.folders)
+    if not results:
+        sys.exit("python -m src.report: none of the folders given can be read:\n  " + "\n  ".join(missing))
+    for line in missing:
+        print(f"left out: {line}", file=sys.stderr)
+    return write_report(results, args.out, missing)
 
 
 if __name__ == "__main__":

@@ -53,9 +53,9 @@ def sweep_figure(sweep: Sweep) -> Figure:
         ax.set_xlabel("edited layer" if all("_" not in label for label in labels) else "edited window")
         ax.set_title(measure)
         ax.set_ylim(-3, 103)
-    axes[0][0].set_ylabel("%")
+    axes[0][0].set_ylabel("rate (%)")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{sweep.family} {sweep.method} layer sweep ({sweep.name}); best: {sweep.best_layer}", fontsize=10)
+    fig.suptitle(f"{sweep.edit} layer sweep ({sweep.name}); best: {sweep.best_layer}", fontsize=10)
     return fig
 
 

@@ -75,8 +75,9 @@ def tracing_section(traces: list[TraceRun]) -> Section:
             rows.append([name, facts, "-", "-", *("no fact the clean model gets right" for _ in KINDS)])
             continue
         rows.append([name, facts, pct(s["clean_p"]), pct(s["corrupted_p"]), *(_peak_cell(s, k) for k in KINDS)])
-    parts = [head, "Indirect effect (%) = P(first object token) with one state restored from the clean run minus "
-             "P with the subject embeddings corrupted, averaged over the facts each clean model gets right.",
+    parts = [head, "Indirect effect = P(first object token) with one state restored from the clean run minus "
+             "P with the subject embeddings corrupted, averaged over the facts each clean model gets right "
+             "(in % in the table; as a probability difference in the figures).",
              table(["model", "facts kept", "clean P (%)", "corrupted P (%)", *(f"peak {k} (%)" for k in KINDS)], rows)]
     figures = {}
     for kind in KINDS if traced else ():
@@ -99,7 +100,7 @@ def sweeps_section(sweeps: list[Sweep]) -> Section:
                  *(pct(t.get("efficacy", {}).get(str(n))) for n in lengths)] for label, t in sweep.per_layer.items()]
         header = ["layers", *(f"mean {m} (%)" for m in MEASURES), *(f"efficacy N={n}" for n in lengths)]
         figures[f"sweep_{sweep.name}"] = sweep_figure(sweep)
-        parts += [f"### {sweep.name}: {sweep.family} {sweep.method}", image(f"sweep_{sweep.name}", sweep.name),
+        parts += [f"### {sweep.name}: {sweep.edit}", image(f"sweep_{sweep.name}", sweep.name),
                   table(header, rows)]
     return "\n\n".join(parts), figures
 

@@ -18,6 +18,8 @@ from callbacks.results import MEASURES
 from src.factworld.build import PREFIX
 from src.models import FAMILIES
 
+from .labels import edit_label, variant
+
 __all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
            "layer_label", "as_window"]
 
@@ -75,19 +77,14 @@ class FitRun:
 
     @property
     def variant(self) -> str:
-        """MDM edits: "naive" (schedule none), "corrected" (the study's schedule) or "corrected
-        (<schedule>)"; "" for ARMs and where the schedule is unknown."""
-        if not self.is_mdm or self.schedule is None:
-            return ""
-        if self.schedule == "none":
-            return "naive"
-        return "corrected" if self.schedule == "study" else f"corrected ({self.schedule})"
+        """"naive", "corrected", "corrected (<schedule>)" or "" (``labels.variant``)."""
+        return variant(self.is_mdm, self.schedule)
 
     @property
     def label(self) -> str:
         """Method, variant and layers, e.g. "ROME corrected L0", "MEMIT L0-1"."""
         method = f"{self.method} (subject shift)" if self.subject_shift else self.method
-        return " ".join(filter(None, [method, self.variant, "L" + "-".join(map(str, self.layers))]))
+        return edit_label(method, self.variant, self.layers)
 
 
 @dataclass
@@ -111,12 +108,21 @@ class Sweep:
     layers: list
     per_layer: dict[str, PerLength]
     best_layer: int | list[int] | None
+    variant: str = ""
+    """MDM edits: naive / corrected, read off the first layer's run folder (``labels.variant``)."""
 
     @classmethod
     def from_json(cls, folder: Path, data: dict) -> Sweep:
-        """From ``sweep.json``'s content."""
+        """From ``sweep.json``'s content, and its first run folder for the variant."""
+        first = folder / f"L{next(iter(data['per_layer']), '')}"
+        kind = load_fit(first).variant if (first / "summary.json").is_file() else ""
         return cls(folder, data["name"], data["family"], data["method"], data["layers"], data["per_layer"],
-                   data.get("best_layer"))
+                   data.get("best_layer"), kind)
+
+    @property
+    def edit(self) -> str:
+        """Family, method and variant, e.g. "llada ROME corrected"."""
+        return " ".join(filter(None, [self.family, self.method, self.variant]))
 
 
 @dataclass
