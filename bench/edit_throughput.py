@@ -6,6 +6,8 @@ Every batch size edits the same requests; the table also gives mean efficacy per
 so that the speed-up is read at equal efficacy. Throughput is measured on the edit loop (each
 group's optimisation, closed-form update and evaluation, summed from the records' ``time_s``);
 the whole fit's wall time, which adds model loading and Lightning set-up, is shown beside it.
+Only the table is printed: each fit's own output is captured (and shown if that fit fails),
+and its results folder is a temporary one, removed at the end.
 """
 from __future__ import annotations
 
@@ -16,15 +18,17 @@ import time
 from pathlib import Path
 
 from src.fit import main as fit
+from src.quiet import captured_output
 
 
 def run(config: str, batch: int, edits: int, folder: Path, extra: list[str]) -> tuple[float, float, float]:
     """(wall seconds of the fit, seconds inside the edit loop, mean efficacy)."""
     start = time.perf_counter()
-    fit(["--config", config, "--data.batch_size", str(batch), "--data.limit", str(edits),
-         "--model.init_args.max_batch", str(max(batch, 1)),
-         "--trainer.logger.init_args.save_dir", str(folder), "--trainer.logger.init_args.name", f"b{batch}",
-         "--trainer.enable_progress_bar", "false", *extra])
+    with captured_output():
+        fit(["--config", config, "--data.batch_size", str(batch), "--data.limit", str(edits),
+             "--model.init_args.max_batch", str(max(batch, 1)),
+             "--trainer.logger.init_args.save_dir", str(folder), "--trainer.logger.init_args.name", f"b{batch}",
+             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *extra])
     seconds = time.perf_counter() - start
     recs = [json.loads(line) for line in (folder / f"b{batch}" / "edits.jsonl").read_text().splitlines()]
     ok = [r for r in recs if r["status"] == "ok"]
