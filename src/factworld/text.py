@@ -5,6 +5,11 @@ Controlled studies of storage (Allen-Zhu and Li, Physics of Language Models 3.1)
 become readable at an entity's name only with such augmented text: several attribute sentences
 per entity in one sample, their order shuffled, each a random paraphrase with the full name.
 A sample is a list of (prompt ids, object ids) sentences; the collator joins them with EOS.
+
+``text="tagged"`` opens each biography with a tag line, the subject's name followed at once by
+its objects in the biography's order ("Vel Mora Xan Kor Dal ..."): the name's last token must
+then predict the subject's attributes without any relation word, which is pressure to store
+them at the name (sentences alone let the last prompt token look the fact up itself).
 """
 from __future__ import annotations
 
@@ -19,14 +24,14 @@ from .world import World
 
 Pair = tuple[list[int], list[int]]
 Sample = list[Pair]
-TextForm = Literal["sentences", "biography"]
+TextForm = Literal["sentences", "biography", "tagged"]
 
 
 def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: TextForm = "sentences",
                      biographies: int = 8, seed: int = 0) -> list[Sample]:
     """Every single-fact sentence as its own sample (the format prompts are evaluated in), plus,
-    for ``text="biography"``, ``biographies`` samples per subject: all its facts, shuffled, each
-    under a random template of its relation."""
+    for ``text="biography"`` or ``"tagged"``, ``biographies`` samples per subject: all its
+    facts, shuffled, each under a random template of its relation (after the tag line)."""
     relations = {r.name: r for r in world.relations}
     samples: list[Sample] = []
     for fact in world.facts:
@@ -35,8 +40,8 @@ def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: Tex
                              encode_target(tokenizer, fact.object))])
     if text == "sentences":
         return samples
-    if text != "biography":
-        raise ValueError(f"text={text!r}: choose 'sentences' or 'biography'")
+    if text not in ("biography", "tagged"):
+        raise ValueError(f"text={text!r}: choose 'sentences', 'biography' or 'tagged'")
     rng = random.Random(seed)
     by_subject = defaultdict(list)
     for fact in world.facts:
@@ -44,7 +49,11 @@ def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: Tex
     for subject in world.subjects:
         for _ in range(biographies):
             facts = rng.sample(by_subject[subject], len(by_subject[subject]))
-            samples.append([(encode_prompt(tokenizer, relations[f.relation].prompt(
+            sample = [(encode_prompt(tokenizer, relations[f.relation].prompt(
                 f.subject, rng.randrange(len(relations[f.relation].templates)))),
-                encode_target(tokenizer, f.object)) for f in facts])
+                encode_target(tokenizer, f.object)) for f in facts]
+            if text == "tagged":
+                tags = [t for f in facts for t in encode_target(tokenizer, f.object)]
+                sample.insert(0, (encode_prompt(tokenizer, subject), tags))
+            samples.append(sample)
     return samples

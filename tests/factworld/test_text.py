@@ -68,3 +68,15 @@ def test_mdm_sequence_loss_masks_prompt_tokens_too(tiny_cache, monkeypatch):
     assert not (on_object & ~batch["span"]).any()
     assert (on_sequence & ~batch["span"]).any()
     assert not (on_sequence & ~batch["attention_mask"].bool()).any()
+
+
+def test_tagged_biographies_open_with_the_name_and_its_objects(tiny_cache):
+    world, tokenizer = tiny_cache.world(), tiny_cache.tokenizer()
+    singles = len(world.sentences())
+    bios = training_samples(world, tokenizer, "tagged", biographies=2, seed=0)[singles:]
+    plain = training_samples(world, tokenizer, "biography", biographies=2, seed=0)[singles:]
+    subject = world.subjects[0]
+    (name, tags), rest = bios[0][0], bios[0][1:]
+    assert name == encode_prompt(tokenizer, subject)
+    assert tags == [t for _, obj in rest for t in obj]
+    assert len(rest) == len(world.relations) and rest == plain[0]
