@@ -1,4 +1,5 @@
-"""Causal tracing of fact-world facts: ``python -m src.trace --config llama.yaml``.
+"""Causal tracing: ``python -m src.trace --config llama.yaml`` (fact-world facts) or
+``--config smollm2`` (ROME's known_1000 facts on a real checkpoint).
 
 Writes per-fact JSON and heatmaps, the averaged JSON and figures, and TensorBoard events to
 ``out_dir``, and prints where the peak MLP effect lies.
@@ -8,8 +9,12 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal, NamedTuple
+
+import torch
 
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -18,7 +23,9 @@ from src.factworld.build import resolve_model_path
 from src.factworld.tokens import encode_target
 from src.factworld.world import World
 from src.config_path import parse_dataclass
+from src.data.sources.known import load_known
 from src.models import load_model, load_tokenizer
+from src.models.padding import left_pad
 from src.tracing import (KINDS, average_figure, fact_figure, lines_figure, log_figures, noise_scale, peak,
                          save_figures, summarize, trace_fact)
 
@@ -27,11 +34,18 @@ class TraceConfig:
     """Arguments of ``python -m src.trace``."""
 
     model_path: str
-    """Checkpoint folder, or "factworld:<family>" for the embedded world's trained model."""
+    """Checkpoint folder, "factworld:<family>" (the embedded world's model), "smollm2" or "gguf:<file>"."""
+    facts: Literal["world", "known"] = "world"
+    """world: the fact world's facts; known: ROME's known_1000 (real checkpoints)."""
     world_path: str | None = None
     """Fact world JSON; default: world.json in the checkpoint folder or its parent."""
+    facts_path: str | None = None
+    """known_1000 file; default: rome/known_1000.json under $KE_DATA_ROOT."""
     n_facts: int = 50
-    """Facts drawn at random (seeded) from the world; fact i uses template i mod #templates."""
+    """Facts drawn at random (seeded); a world fact i uses template i mod #templates."""
+    only_correct: bool = False
+    """Trace only facts whose first object token is the clean model's argmax (checked first, in
+    batches) until n_facts are traced; otherwise wrong facts are traced and left out of the average."""
     samples: int = 10
     """Noise samples per corrupted run."""
     window: int = 10
@@ -66,34 +80,95 @@ def subject_span(tokenizer, prompt: str, start: int, end: int) -> tuple[list[int
     return enc["input_ids"], (inside[0], inside[-1] + 1)
 
 
+class TraceItem(NamedTuple):
+    """One fact as traced: the prompt, where its subject starts, and the true object."""
+
+    subject: str
+    relation: str
+    object: str
+    prompt: str
+    subject_start: int
+
+
+def world_items(world: World, n_facts: int, seed: int) -> list[TraceItem]:
+    """``n_facts`` facts drawn at random (seeded); the i-th drawn uses template i mod #templates."""
+    items = []
+    for i, fact in enumerate(random.Random(seed).sample(world.facts, min(n_facts, len(world.facts)))):
+        relation = world.relation(fact.relation)
+        index = i % len(relation.templates)
+        items.append(TraceItem(fact.subject, fact.relation, fact.object, relation.prompt(fact.subject, index),
+                               relation.templates[index].index("{}")))
+    return items
+
+
+def known_items(facts_path: str | None, seed: int) -> list[TraceItem]:
+    """Every known_1000 fact, in a seeded random order."""
+    facts = load_known(facts_path)
+    return [TraceItem(f.subject, f.relation, f.object, f.prompt, f.subject_start)
+            for f in random.Random(seed).sample(facts, len(facts))]
+
+
+@torch.no_grad()
+def first_token_correct(adapter, tokenizer, items: list[TraceItem], batch_size: int = 32) -> list[bool]:
+    """Whether the clean model's argmax right after each prompt is the object's first token."""
+    out = []
+    for i in range(0, len(items), batch_size):
+        chunk = items[i:i + batch_size]
+        rows = [adapter.query_inputs(tokenizer(it.prompt)["input_ids"]) for it in chunk]
+        ids, mask = left_pad([r[0] for r in rows], adapter.pad_token_id)
+        pos = torch.tensor([ids.shape[1] - len(r[0]) + r[1] for r in rows])
+        best = adapter.token_logits(ids, mask)[torch.arange(len(rows)), pos].argmax(-1).tolist()
+        out += [b == encode_target(tokenizer, it.object)[0] for b, it in zip(best, chunk)]
+    return out
+
+
+def choose_items(cfg: TraceConfig, adapter, tokenizer, items: list[TraceItem]) -> list[TraceItem]:
+    """The first ``n_facts`` items; with ``only_correct`` the first that the model gets right."""
+    if not cfg.only_correct:
+        return items[:cfg.n_facts]
+    chosen = []
+    for i in range(0, len(items), 4 * cfg.n_facts):
+        chunk = items[i:i + 4 * cfg.n_facts]
+        chosen += [it for it, ok in zip(chunk, first_token_correct(adapter, tokenizer, chunk)) if ok]
+        if len(chosen) >= cfg.n_facts:
+            break
+    return chosen[:cfg.n_facts]
+
+
 def main(cfg: TraceConfig) -> dict:
     folder = resolve_model_path(cfg.model_path)
     adapter, tokenizer = load_model(folder).to(cfg.device), load_tokenizer(folder)
-    world = find_world(folder, cfg.world_path)
+    if cfg.facts == "world":
+        world = find_world(folder, cfg.world_path)
+        subjects, items = world.subjects, world_items(world, cfg.n_facts, cfg.seed)
+    else:
+        items = known_items(cfg.facts_path, cfg.seed)
+        subjects = sorted({it.subject for it in items})
     if (noise := cfg.noise) is None:
-        noise = noise_scale(adapter, [encode_target(tokenizer, s) for s in world.subjects])
-    facts = random.Random(cfg.seed).sample(world.facts, min(cfg.n_facts, len(world.facts)))
+        noise = noise_scale(adapter, [encode_target(tokenizer, s) for s in subjects])
+    facts = choose_items(cfg, adapter, tokenizer, items)
     out = Path(cfg.out_dir)
     writer = SummaryWriter(str(out / "tensorboard"))
     traced = []
+    seconds = []
     for i, fact in enumerate(tqdm(facts, desc="tracing facts")):
-        relation = world.relation(fact.relation)
-        template = relation.templates[i % len(relation.templates)]
-        prompt = relation.prompt(fact.subject, i % len(relation.templates))
-        start = template.index("{}")
+        prompt, start = fact.prompt, fact.subject_start
         ids, span = subject_span(tokenizer, prompt, start, start + len(fact.subject))
+        began = time.perf_counter()
         results = {kind: trace_fact(adapter, ids, span, encode_target(tokenizer, fact.object), cfg.samples,
                                     noise, cfg.window, kind, cfg.seed + i, cfg.batch_size) for kind in KINDS}
+        seconds.append(time.perf_counter() - began)
         traced.append(results)
         labels = tokenizer.convert_ids_to_tokens(results["hidden"].input_ids)
         record = {"subject": fact.subject, "relation": fact.relation, "object": fact.object, "prompt": prompt,
-                  "tokens": labels, "results": {k: r.to_dict() for k, r in results.items()}}
+                  "tokens": labels, "seconds": round(seconds[-1], 2), "results": {k: r.to_dict() for k, r in results.items()}}
         (out / "facts").mkdir(parents=True, exist_ok=True)
         (out / "facts" / f"{i:03d}.json").write_text(json.dumps(record, indent=1))
         figure = fact_figure(results, labels, f"{prompt} -> {fact.object}")
         log_figures(writer, {"fact": figure}, step=i)  # one tag, the fact index as step: a slider
         save_figures({f"facts/{i:03d}": figure}, out)
-    summary = {**summarize(traced), "family": adapter.family, "noise": noise, "config": asdict(cfg)}
+    summary = {**summarize(traced), "family": adapter.family, "noise": noise, "config": asdict(cfg),
+               "seconds_per_fact": sum(seconds) / max(1, len(seconds))}
     if summary["effect"]:
         layer, group, value = peak(summary, "mlp")
         summary["peak_mlp"] = {"layer": layer, "group": group, "effect": value}

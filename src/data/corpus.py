@@ -1,5 +1,5 @@
-"""Generic text for key statistics and context prefixes: the fact world's own sentences, the
-local Wikipedia sample, or any local text file."""
+"""Generic text for key statistics, context prefixes and MDM adaptation: the fact world's own
+sentences, the local Wikipedia sample, a local data set read by ``datasets``, or a text file."""
 from __future__ import annotations
 
 import bz2
@@ -24,11 +24,28 @@ def _wikitext(path: Path) -> list[str]:
     return paragraphs
 
 
+def _datasets_texts(source: str) -> list[str]:
+    """``datasets:<builder>:<data_files>[#<column>]``, e.g. ``datasets:json:/data/pages.jsonl#body``:
+    local files read by ``datasets.load_dataset(builder, data_files=...)`` (column default "text")."""
+    from datasets import load_dataset
+
+    spec, _, column = source[len("datasets:"):].partition("#")
+    builder, _, files = spec.partition(":")
+    if not builder or not files:
+        raise ValueError(f"corpus {source!r}: expected datasets:<builder>:<data_files>[#<column>]")
+    table = load_dataset(builder, data_files=files, split="train")
+    column = column or "text"
+    if column not in table.column_names:
+        raise ValueError(f"corpus {source!r}: no column {column!r}; columns: {table.column_names}")
+    return [t for t in table[column] if isinstance(t, str) and t.strip()]
+
+
 def load_texts(source: str, n: int, world=None, seed: int = 0) -> list[str]:
     """``n`` texts (or all there are, if fewer) of ``source``, in a seeded random order.
 
     ``factworld`` needs ``world``; ``wikitext`` reads enwiki-sample.xml.bz2 under the data
-    root; anything else is a local text file, one text per non-empty line.
+    root; ``datasets:<builder>:<data_files>[#<column>]`` reads local files through ``datasets``;
+    anything else is a local text file, one text per non-empty line.
     """
     if source == "factworld":
         if world is None:
@@ -41,10 +58,12 @@ def load_texts(source: str, n: int, world=None, seed: int = 0) -> list[str]:
         if not path.is_file():
             raise FileNotFoundError(f"corpus 'wikitext': {path} not found (set KE_DATA_ROOT)")
         texts = _wikitext(path)
+    elif source.startswith("datasets:"):
+        texts = _datasets_texts(source)
     else:
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"corpus {source!r}: not 'factworld', 'wikitext' or an existing text file")
+            raise FileNotFoundError(f"corpus {source!r}: not 'factworld', 'wikitext', 'datasets:...' or an existing text file")
         texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     random.Random(seed).shuffle(texts)
     return texts[:n]

@@ -137,6 +137,7 @@ class DreamAdapter(ModelAdapter):
     mlp_module_template = "model.layers.{}.mlp"
     attn_module_template = "model.layers.{}.self_attn"
     embed_module_name = "model.embed_tokens"
+    head_module_name = "lm_head"
 
     def __init__(self, network: DreamNetwork):
         cfg = network.config
@@ -156,28 +157,42 @@ class DreamAdapter(ModelAdapter):
         return cls(network)
 
     @classmethod
-    def from_qwen(cls, qwen: ModelAdapter, mask_token_id: int) -> "DreamAdapter":
-        """A Dream model holding a copy of a QwenAdapter's weights (how Dream was initialised).
+    def from_arm(cls, arm: ModelAdapter, mask_token_id: int) -> "DreamAdapter":
+        """A Dream model holding a copy of an ARM adapter's weights (how Dream was initialised).
 
-        Qwen2ForCausalLM's tensor names are Dream's; the copy keeps later edits of either apart.
+        Qwen2ForCausalLM's tensor names are Dream's. A LLaMA ARM maps onto the same layout: its
+        attention has no q/k/v biases, which Dream's format always holds, so they are written as
+        zeros (the same function); LLaMA options Dream lacks (o_proj or MLP biases, a head size
+        other than hidden / heads) are refused. The copy keeps later edits of either apart.
         """
-        q = qwen.network.config
+        q = arm.network.config
         rope = getattr(q, "rope_parameters", None) or {"rope_theta": getattr(q, "rope_theta", 10000.0)}
         if rope.get("rope_type", "default") != "default":
-            raise ValueError(f"from_qwen: rope_type {rope['rope_type']!r} is not supported")
+            raise ValueError(f"from_arm: rope_type {rope['rope_type']!r} is not supported")
+        for option in ("attention_bias", "mlp_bias"):
+            if getattr(q, option, False):
+                raise ValueError(f"from_arm: {option}=True has no place in Dream's format")
+        if getattr(q, "head_dim", None) not in (None, q.hidden_size // q.num_attention_heads):
+            raise ValueError(f"from_arm: head_dim {q.head_dim} is not hidden_size / num_attention_heads")
         cfg = DreamConfig(
             hidden_size=q.hidden_size, intermediate_size=q.intermediate_size,
             num_hidden_layers=q.num_hidden_layers, num_attention_heads=q.num_attention_heads,
             num_key_value_heads=q.num_key_value_heads, vocab_size=q.vocab_size, rms_norm_eps=q.rms_norm_eps,
             rope_theta=rope["rope_theta"], tie_word_embeddings=bool(q.tie_word_embeddings),
             max_position_embeddings=q.max_position_embeddings, mask_token_id=mask_token_id,
-            pad_token_id=qwen.pad_token_id, bos_token_id=q.bos_token_id, eos_token_id=q.eos_token_id)
-        state = {k: v.detach().clone() for k, v in qwen.network.state_dict().items()
+            pad_token_id=arm.pad_token_id, bos_token_id=q.bos_token_id, eos_token_id=q.eos_token_id)
+        state = {k: v.detach().clone() for k, v in arm.network.state_dict().items()
                  if not (cfg.tie_word_embeddings and k == "lm_head.weight")}
         with torch.device("meta"):
             network = DreamNetwork(cfg)
-        load_state_strict(network, state, f"<{type(qwen).__name__} state dict>")
-        return cls(network.train(qwen.training))
+        for name, param in network.state_dict().items():
+            if name.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias")) and name not in state:
+                state[name] = torch.zeros(param.shape, dtype=state[name[:-4] + "weight"].dtype)
+        load_state_strict(network, state, f"<{type(arm).__name__} state dict>")
+        return cls(network.train(arm.training))
+
+    # The fact world's dream is made from its qwen model; the name says so where it is used.
+    from_qwen = from_arm
 
     def _network_logits(self, input_ids, attention_mask, position_ids):
         return self.network(input_ids, attention_mask, position_ids)
