@@ -10,7 +10,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -26,7 +26,7 @@ from src.config_path import parse_dataclass
 from src.data.sources.known import load_known
 from src.models import load_model, load_tokenizer
 from src.models.padding import left_pad
-from src.tracing import (KINDS, average_figure, fact_figure, lines_figure, log_figures, noise_scale, peak,
+from src.tracing import (KINDS, TraceResult, average_figure, fact_figure, lines_figure, log_figures, noise_scale, peak,
                          save_figures, summarize, trace_fact)
 
 @dataclass
@@ -135,6 +135,20 @@ def choose_items(cfg: TraceConfig, adapter, tokenizer, items: list[TraceItem]) -
     return chosen[:cfg.n_facts]
 
 
+def load_record(path: Path, prompt: str, obj: str, settings: dict) -> dict | None:
+    """A fact already traced into ``path`` with the same ``settings``, else None."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if (record["prompt"], record["object"], record.get("settings")) == (prompt, obj, settings) else None
+
+
+def result_from_dict(d: dict) -> TraceResult:
+    names = {f.name for f in fields(TraceResult)}
+    return TraceResult(**{**{k: v for k, v in d.items() if k in names}, "scores": torch.tensor(d["scores"]),
+                          "subject_span": tuple(d["subject_span"])})
+
+
 def main(cfg: TraceConfig) -> dict:
     folder = resolve_model_path(cfg.model_path)
     adapter, tokenizer = load_model(folder).to(cfg.device), load_tokenizer(folder)
@@ -151,9 +165,16 @@ def main(cfg: TraceConfig) -> dict:
     writer = SummaryWriter(str(out / "tensorboard"))
     traced = []
     seconds = []
+    settings = {"samples": cfg.samples, "window": cfg.window, "noise": noise, "seed": cfg.seed}
     for i, fact in enumerate(tqdm(facts, desc="tracing facts")):
         prompt, start = fact.prompt, fact.subject_start
         ids, span = subject_span(tokenizer, prompt, start, start + len(fact.subject))
+        done = out / "facts" / f"{i:03d}.json"
+        if (record := load_record(done, prompt, fact.object, settings)) is not None:  # a rerun resumes
+            results = {k: result_from_dict(r) for k, r in record["results"].items()}
+            seconds.append(record["seconds"])
+            traced.append(results)
+            continue
         began = time.perf_counter()
         results = {kind: trace_fact(adapter, ids, span, encode_target(tokenizer, fact.object), cfg.samples,
                                     noise, cfg.window, kind, cfg.seed + i, cfg.batch_size) for kind in KINDS}
@@ -161,21 +182,25 @@ def main(cfg: TraceConfig) -> dict:
         traced.append(results)
         labels = tokenizer.convert_ids_to_tokens(results["hidden"].input_ids)
         record = {"subject": fact.subject, "relation": fact.relation, "object": fact.object, "prompt": prompt,
-                  "tokens": labels, "seconds": round(seconds[-1], 2), "results": {k: r.to_dict() for k, r in results.items()}}
-        (out / "facts").mkdir(parents=True, exist_ok=True)
-        (out / "facts" / f"{i:03d}.json").write_text(json.dumps(record, indent=1))
+                  "tokens": labels, "seconds": round(seconds[-1], 2), "settings": settings,
+                  "results": {k: r.to_dict() for k, r in results.items()}}
+        done.parent.mkdir(parents=True, exist_ok=True)
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(done)  # a killed run never leaves a torn record that looks done
         figure = fact_figure(results, labels, f"{prompt} -> {fact.object}")
         log_figures(writer, {"fact": figure}, step=i)  # one tag, the fact index as step: a slider
         save_figures({f"facts/{i:03d}": figure}, out)
     summary = {**summarize(traced), "family": adapter.family, "noise": noise, "config": asdict(cfg),
                "seconds_per_fact": sum(seconds) / max(1, len(seconds))}
     if summary["effect"]:
-        layer, group, value = peak(summary, "mlp")
-        summary["peak_mlp"] = {"layer": layer, "group": group, "effect": value}
+        summary["peaks"] = {kind: dict(zip(("layer", "group", "effect"), peak(summary, kind))) for kind in KINDS}
+        summary["peak_mlp"] = summary["peaks"]["mlp"]
         figures = {"average": average_figure(summary), "lines": lines_figure(summary)}
         log_figures(writer, figures)
         save_figures(figures, out)
-        print(f"peak MLP indirect effect {value:.4f} at layer {layer}, {group}")
+        for kind, p in summary["peaks"].items():
+            print(f"peak {kind} indirect effect {p['effect']:.4f} at layer {p['layer']}, {p['group']}")
     writer.close()
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"traced {summary['n_facts']} facts ({summary['n_skipped']} skipped: clean model wrong); wrote {out}")
