@@ -56,7 +56,7 @@ class EditDataModule(L.LightningDataModule):
                  batch_size: int = 16, steps: int = 25, schedule: ScheduleName = "none",
                  samples_per_step: int = 1, n_prefixes: int = 0, prefix_words: int = 5,
                  max_target_tokens: int = 16, corpus: str = "factworld", seed: int = 0,
-                 source_options: dict[str, Any] | None = None):
+                 source_options: dict[str, Any] | None = None, known_only: bool = False):
         """
         Args:
             source: ``factworld`` (the world the model was trained on), ``counterfact``,
@@ -74,6 +74,8 @@ class EditDataModule(L.LightningDataModule):
             prefix_words: words per context prefix (taken from the corpus).
             max_target_tokens: targets longer than this are recorded as failed.
             corpus: text for context prefixes and key statistics: ``factworld``, ``wikitext`` or a text file.
+            known_only: keep only requests whose true object the model's own decoder writes
+                (``src.data.known_filter``; the others are recorded as rejected); ``limit`` counts kept ones.
             seed: seeds request selection, prefixes and schedules.
             source_options: further options of the source's loader (kamel: ``relations``, a list
                 of relation ids, default all; ``split``: train, dev or test; ``templates``).
@@ -93,6 +95,12 @@ class EditDataModule(L.LightningDataModule):
         module = self.trainer.lightning_module
         tokenizer, adapter = module.tokenizer, module.adapter
         requests = self._requests(module.model_dir, tokenizer)
+        if self.hparams.known_only:
+            from src.data.known_filter import split_known
+
+            requests, unknown = split_known(adapter, tokenizer, requests, wanted=self.hparams.limit,
+                                            decoder=module.decoder_options)
+            self.rejected += [(cid, reason, None) for cid, reason in unknown]
         prefixes = self._prefixes()
         for req in requests:
             try:
@@ -126,7 +134,7 @@ class EditDataModule(L.LightningDataModule):
         requests = found.requests
         if hp.target_lengths and hp.source != "factworld" and hp.source != "kamel":
             requests = [r for r in requests if len(encode(r.target_new)) in hp.target_lengths]
-        return requests[: hp.limit] if hp.limit else requests
+        return requests[: hp.limit] if hp.limit and not hp.known_only else requests
 
     # ------------------------------------------------------------------ text
     def texts(self, source: str, n: int) -> list[str]:

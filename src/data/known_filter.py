@@ -1,0 +1,38 @@
+"""Keep the edit requests a model knows: its own decoder, given the edit prompt, writes the true
+object (exact match at the object's length). An edit of a fact the model never knew measures
+little: ROME's CounterFact study kept records GPT-2 XL knew in the same sense."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from src.data.requests import EditRequest
+from src.evaluation.exact_match import exact_match
+from src.factworld.tokens import encode_prompt, encode_target
+from src.models.base import ModelAdapter
+
+UNKNOWN = "the model does not know the true object (its greedy answer differs)"
+
+
+def split_known(adapter: ModelAdapter, tokenizer, requests: Sequence[EditRequest], wanted: int | None = None,
+                decoder: dict | None = None, batch_size: int = 32) -> tuple[list[EditRequest], list[tuple[str, str]]]:
+    """(requests whose true object the model writes, [(case_id, reason)] for the others seen).
+
+    Requests are checked in order, a chunk at a time, until ``wanted`` are known (None: all), so
+    a run of 100 edits does not decode all 10,000 CounterFact records first."""
+    known: list[EditRequest] = []
+    rejected: list[tuple[str, str]] = []
+    chunk = max(batch_size, 2 * (wanted or len(requests)))
+    for start in range(0, len(requests), chunk):
+        part = list(requests[start:start + chunk])
+        rejected += [(r.case_id, "no true object to check") for r in part if not r.target_true]
+        part = [r for r in part if r.target_true]
+        hits, _ = exact_match(adapter, [encode_prompt(tokenizer, r.text()) for r in part],
+                              [encode_target(tokenizer, r.target_true) for r in part], decoder or {}, batch_size)
+        for r, hit in zip(part, hits):
+            if hit and (wanted is None or len(known) < wanted):
+                known.append(r)
+            elif not hit:
+                rejected.append((r.case_id, UNKNOWN))
+        if wanted is not None and len(known) >= wanted:
+            break
+    return known, rejected

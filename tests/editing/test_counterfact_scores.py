@@ -1,0 +1,59 @@
+"""CounterFact measures per edit and the known-facts filter, on the tiny fact world's llama."""
+import pytest
+import torch
+
+from src.data.known_filter import UNKNOWN, split_known
+from src.data.requests import EditRequest
+from src.editing.cases import build_case
+from src.editing.counterfact_scores import counterfact_measures
+from src.evaluation.exact_match import exact_match
+from src.evaluation.probability import object_logprob
+from src.factworld.tokens import encode_prompt, encode_target
+from src.models import load_model, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def model(tiny_cache):
+    folder = tiny_cache.model_paths["llama"]
+    return load_model(folder), load_tokenizer(folder), tiny_cache.world()
+
+
+def requests(world, n=6):
+    out = []
+    for i, fact in enumerate(world.facts[:n]):
+        relation = world.relation(fact.relation)
+        others = [o for o in relation.objects if o != fact.object]
+        neighbour = next(f for f in world.facts_of(fact.relation) if f.subject != fact.subject)
+        # Every other request claims a wrong true object: the filter must drop those.
+        true = fact.object if i % 2 == 0 else others[1]
+        out.append(EditRequest(str(i), relation.templates[0], fact.subject, others[0], true, fact.relation,
+                               paraphrase_prompts=[relation.prompt(fact.subject, 1)],
+                               neighborhood_prompts=[relation.prompt(neighbour.subject, 0)],
+                               neighborhood_targets=[neighbour.object]))
+    return out
+
+
+def test_known_filter_keeps_what_the_decoder_writes(model):
+    adapter, tokenizer, world = model
+    reqs = requests(world)
+    hits, _ = exact_match(adapter, [encode_prompt(tokenizer, r.text()) for r in reqs],
+                          [encode_target(tokenizer, r.target_true) for r in reqs])
+    known, rejected = split_known(adapter, tokenizer, reqs)
+    assert [r.case_id for r in known] == [r.case_id for r, h in zip(reqs, hits) if h]
+    assert {c for c, _ in rejected} == {r.case_id for r, h in zip(reqs, hits) if not h} and any(hits) and not all(hits)
+    assert all(reason == UNKNOWN for _, reason in rejected)
+    assert split_known(adapter, tokenizer, reqs, wanted=1)[0] == known[:1]
+
+
+def test_unedited_measures_match_the_probabilities(model):
+    adapter, tokenizer, world = model
+    cases = [build_case(r, tokenizer, [], 16) for r in requests(world, 4)]
+    scores = counterfact_measures(adapter, tokenizer, cases, [], fluency_tokens=4)
+    for case, s in zip(cases, scores):
+        new = object_logprob(adapter, [case.prompt.ids], [case.target_ids])[0] / len(case.target_ids)
+        true_ids = encode_target(tokenizer, case.request.target_true)
+        true = object_logprob(adapter, [case.prompt.ids], [true_ids])[0] / len(true_ids)
+        assert s["ES"] == float(new > true)
+        assert s["EM"] == pytest.approx((new.exp() - true.exp()).item(), abs=1e-6)
+        assert s["locality"] == 1.0  # no patch: nothing changed
+        assert 0 <= s["reliability"] <= 1 and s["fluency"] is not None and s["PS"] in (0.0, 1.0)
