@@ -38,7 +38,7 @@ class EditMethod(L.LightningModule):
     def __init__(self, model_path: str, layers: list[int], lr: float = 0.1, kl_factor: float = 0.0625,
                  early_stop_loss: float = 0.05, max_batch: int = 64, sequential: bool = False,
                  decoder: dict[str, Any] | None = None, decoders: dict[str, dict[str, Any]] | None = None,
-                 edit_sites: bool = False):
+                 edit_sites: bool = False, dtype: str = "float32"):
         """
         Args:
             model_path: checkpoint folder in the family's own format, or ``factworld:<family>``.
@@ -60,6 +60,8 @@ class EditMethod(L.LightningModule):
             edit_sites: also score each edit with its update applied only at the subject's last
                 token and everywhere but there (``src.editing.sites``; records' ``sites``,
                 summary's ``per_site``).
+            dtype: precision the network is loaded in (float32, bfloat16 or float16; the 8B
+                checkpoints in bfloat16 take half the memory). Edit parameters stay float32.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -67,7 +69,7 @@ class EditMethod(L.LightningModule):
         from src.factworld.build import resolve_model_path
 
         self.model_dir = str(resolve_model_path(model_path))
-        self.adapter = load_model(self.model_dir)
+        self.adapter = load_model(self.model_dir, dtype=getattr(torch, dtype))
         self.tokenizer = load_tokenizer(self.model_dir)
         self.adapter.requires_grad_(False)
         if max(layers) >= self.adapter.num_layers or min(layers) < 0:
@@ -189,7 +191,7 @@ class EditMethod(L.LightningModule):
     def _essence_logprobs(self, cases: list[EditCase]) -> torch.Tensor:
         rows = [self.adapter.query_inputs(c.essence.ids) for c in cases]
         ids, mask, pos = self._padded(rows)
-        logits = self.adapter.token_logits(ids, mask)[torch.arange(len(rows)), pos]
+        logits = self.adapter.logits_at(ids, mask, torch.arange(len(rows)), pos)
         return F.log_softmax(logits.float(), dim=-1)
 
     def _optimise(self, cases: list[EditCase], revealed: list[list[list[bool] | None]], last: bool) -> None:
@@ -217,11 +219,8 @@ class EditMethod(L.LightningModule):
         pad = torch.tensor([ids.shape[1] - len(r) for r in all_rows])
         edit_idx = torch.tensor(edit_of_row + live)
         at = pad + torch.tensor(shift_pos + [cases[e].essence.subject_last for e in live])
-        with self.editing(n, edit_idx, at):
-            logits = self.adapter.token_logits(ids, mask)
-
-        # Every supervised token in one gather; weights make the loss a mean over each row's
-        # tokens, then over the edit's rows.
+        # Every supervised token and every essence query in one head call; weights make the
+        # loss a mean over each row's tokens, then over the edit's rows.
         count = torch.bincount(torch.tensor(edit_of_row), minlength=n)
         tok_row, tok_pos, tok_label, tok_edit, tok_weight = [], [], [], [], []
         for r, (positions, labs) in enumerate(zip(sup_pos, labels)):
@@ -231,12 +230,17 @@ class EditMethod(L.LightningModule):
             tok_label += labs
             tok_edit += [e] * len(positions)
             tok_weight += [1.0 / (len(positions) * int(count[e]))] * len(positions)
+        query = pad[len(rows):] + torch.tensor([r[1] for r in essence])
+        read_rows = torch.cat([torch.tensor(tok_row, dtype=torch.long), len(rows) + torch.arange(len(live))])
+        read_pos = torch.cat([torch.tensor(tok_pos, dtype=torch.long), query])
+        with self.editing(n, edit_idx, at):
+            logits = self.adapter.logits_at(ids, mask, read_rows, read_pos).float()
         device = logits.device
-        token_logp = F.log_softmax(logits[tok_row, tok_pos].float(), dim=-1)[torch.arange(len(tok_label)), tok_label]
+        n_tok = len(tok_label)
+        token_logp = F.log_softmax(logits[:n_tok], dim=-1)[torch.arange(n_tok), tok_label]
         nll = torch.zeros(n, device=device).index_add(0, torch.tensor(tok_edit, device=device),
                                                       -token_logp * torch.tensor(tok_weight, device=device))
-        query = pad[len(rows):] + torch.tensor([r[1] for r in essence])
-        edited = F.log_softmax(logits[len(rows) + torch.arange(len(live)), query].float(), dim=-1)
+        edited = F.log_softmax(logits[n_tok:], dim=-1)
         ref = group["ref_logprobs"][live]
         kl = torch.zeros(n, device=device).index_add(0, torch.tensor(live, device=device),
                                                      (ref.exp() * (ref - edited)).sum(-1))

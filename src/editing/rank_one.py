@@ -20,15 +20,36 @@ from __future__ import annotations
 import torch
 
 
-def whiten(keys: torch.Tensor, second_moment: torch.Tensor | None) -> torch.Tensor:
+class Whitener:
+    """C^-1 through C's Cholesky factor, computed once per layer: each edit group then pays two
+    triangular solves (d^2 per key) instead of a dense solve of C (d^3: at d_ff 12288 about
+    40 s in float64 on a 2-core CPU, per group and layer). The factor lives on the model's
+    device in ``dtype`` (float32 halves its d^2 memory: 1.4 GB instead of 2.9 GB at d_ff 18944)."""
+
+    def __init__(self, second_moment: torch.Tensor, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float64):
+        factor, info = torch.linalg.cholesky_ex(second_moment.to(device=device, dtype=dtype))
+        if int(info):
+            raise ValueError(f"C ({second_moment.shape[0]} x {second_moment.shape[0]}) is not positive definite in "
+                             f"{dtype} (leading minor {int(info)}): its sample has too few independent keys "
+                             "(raise mom2_samples) or needs float64 (mom2_dtype)")
+        self.factor = factor
+
+    def __call__(self, keys: torch.Tensor) -> torch.Tensor:
+        return torch.cholesky_solve(keys.T.to(self.factor), self.factor).T.double()
+
+
+def whiten(keys: torch.Tensor, second_moment: torch.Tensor | Whitener | None) -> torch.Tensor:
     """C^-1 k for each row of ``keys`` [E, d_in]; identity when C is turned off."""
+    if isinstance(second_moment, Whitener):
+        return second_moment(keys)
     keys = keys.double()
     if second_moment is None:
         return keys
     return torch.linalg.solve(second_moment.to(keys), keys.T).T
 
 
-def rank_one_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | None,
+def rank_one_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | Whitener | None,
                      lam: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Factors U [E, d_out, 1], V [E, d_in, 1] of one independent update per edit."""
     u = whiten(keys, second_moment)
@@ -36,11 +57,13 @@ def rank_one_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment:
     return residuals.double()[:, :, None].float(), (u / denom)[:, :, None].float()
 
 
-def joint_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | None,
+def joint_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: torch.Tensor | Whitener | None,
                   lam: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Factors U [d_out, n], V [d_in, n] of one update inserting all n edits together; ``keys``
     [n, d_in] and ``residuals`` [n, d_out] have one row per edit."""
+    # (lambda C + K K^T)^-1 K = C^-1 K (lambda I + K^T C^-1 K)^-1: an n x n solve once C^-1 K is known.
     K = keys.double().T
-    C = torch.eye(K.shape[0], dtype=K.dtype, device=K.device) if second_moment is None else second_moment.to(K)
-    V = torch.linalg.solve(lam * C + K @ K.T, K)
+    CK = whiten(keys, second_moment).T
+    inner = lam * torch.eye(K.shape[1], dtype=K.dtype, device=K.device) + K.T @ CK
+    V = torch.linalg.solve(inner, CK.T).T
     return residuals.T.float(), V.float()

@@ -27,27 +27,51 @@ def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int
     return cache_dir / "stats" / model_key / f"layer{layer}_{safe_source}_{n}.pt"
 
 
+class _SiteReached(Exception):
+    """Raised by the key hook: nothing after the edit site is needed for C."""
+
+
 @torch.no_grad()
-def key_second_moment(adapter: ModelAdapter, layer: int, texts: list[list[int]],
-                      batch_size: int = 64) -> torch.Tensor:
-    """Mean of k k^T over every non-pad token of ``texts`` (token id lists), in float64."""
+def key_second_moment(adapter: ModelAdapter, layer: int, texts: list[list[int]], batch_size: int = 64,
+                      stop_at_site: bool = True, product_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Mean of k k^T over every non-pad token of ``texts`` (token id lists), in float64.
+
+    Each batch's k^T k is one matmul on the model's device, summed into a float64 total there.
+    ``product_dtype`` defaults to float64 for float32 keys and to float32 for half-precision
+    keys: a product of two bf16 numbers is exact in float32 and a batch sums a few thousand
+    terms; the total over a long sample is what needs float64 (a float64 product on the CPU
+    costs hours at d_ff 12288-18944).
+    ``stop_at_site`` ends each forward pass at the edit site: the layers above it and the
+    vocabulary head (as costly as the blocks at shallow depth) do not change the keys.
+    """
     module = adapter.edit_module(layer)
     d = module.in_features
-    total, count = torch.zeros(d, d, dtype=torch.float64), 0
+    device = next(adapter.parameters()).device
+    total, count = torch.zeros(d, d, dtype=torch.float64, device=device), 0
     keys: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, i, o: keys.append(i[0].detach()))
+
+    def hook(m, inputs):
+        keys.append(inputs[0].detach())
+        if stop_at_site:
+            raise _SiteReached
+
+    handle = module.register_forward_pre_hook(hook)
     try:
         for start in tqdm(range(0, len(texts), batch_size), desc=f"key statistics, layer {layer}",
                           leave=False):
             ids, mask = left_pad(texts[start:start + batch_size], adapter.pad_token_id)
             keys.clear()
-            adapter(ids, mask)
-            k = keys[0][mask.bool().to(keys[0].device)].double().cpu()
-            total += k.T @ k
+            try:
+                adapter(ids, mask)
+            except _SiteReached:
+                pass
+            k = keys[0][mask.bool().to(keys[0].device)]
+            k = k.to(product_dtype or (torch.float32 if k.element_size() < 4 else torch.float64))
+            total += k.T @ k  # in place: no float64 copy of a d x d product
             count += k.shape[0]
     finally:
         handle.remove()
-    return total / max(count, 1)
+    return (total / max(count, 1)).cpu()
 
 
 def cached_second_moment(adapter: ModelAdapter, model_dir: str, layer: int, source: str,

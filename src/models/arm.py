@@ -20,6 +20,7 @@ class HFCausalAdapter(ModelAdapter):
     mlp_module_template = "model.layers.{}.mlp"
     attn_module_template = "model.layers.{}.self_attn"
     embed_module_name = "model.embed_tokens"
+    head_module_name = "lm_head"
     config_class: type[PretrainedConfig]
     model_class: type[PreTrainedModel]
 

@@ -31,6 +31,11 @@ class ModelAdapter(nn.Module):
     mlp_module_template: ClassVar[str]
     attn_module_template: ClassVar[str]
     embed_module_name: ClassVar[str]
+    # The output projection (its input is the final hidden state); absent when the head is tied.
+    head_module_name: ClassVar[str]
+    # logits_at applies the head at the requested positions only (False: at every position, then
+    # indexes; kept so bench.scale can measure both in one run).
+    head_at_positions: ClassVar[bool] = True
     # Name of this family's own sampler in ``src.models.decoding.DECODERS``.
     decoder: ClassVar[str]
 
@@ -71,6 +76,36 @@ class ModelAdapter(nn.Module):
         if self.shift:
             logits = torch.cat([torch.zeros_like(logits[:, :1]), logits[:, :-1]], dim=1)
         return logits
+
+    def logits_at(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                  rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """``token_logits(input_ids, attention_mask)[rows, positions]``, [T, V], with the output
+        head applied at those T positions only: at 8B the head over every position of a batch
+        holds [B, L, 126k-152k] logits (and their gradient) where a loss or a decoder reads a few.
+        For shifted families a position may be one past the end (the next token)."""
+        read = positions - self.shift
+        if bool((read < 0).any()):
+            raise ValueError("logits_at: position 0 has no prediction in a shifted family")
+        head = self._head()
+        if head is None or not self.head_at_positions:
+            logits = self(input_ids, attention_mask)
+            return logits[rows.to(logits.device), read.to(logits.device)]
+
+        def gather(module, args):
+            hidden = args[0]
+            return (hidden[rows.to(hidden.device), read.to(hidden.device)],)
+
+        handle = head.register_forward_pre_hook(gather)
+        try:
+            return self(input_ids, attention_mask)
+        finally:
+            handle.remove()
+
+    def _head(self) -> nn.Module | None:
+        try:
+            return self.network.get_submodule(self.head_module_name)
+        except AttributeError:  # tied: the embedding matrix is the head, there is no module
+            return None
 
     # ----------------------------------------------------------------- edit sites
     def module(self, template: str, layer: int | None = None) -> nn.Module:

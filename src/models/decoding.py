@@ -68,7 +68,10 @@ def _generated_logits(adapter: "ModelAdapter", ids: torch.Tensor, mask: torch.Te
                       prompt_length: int, mask_token_id: int, dtype: torch.dtype) -> torch.Tensor:
     """Aligned logits of the generated positions [B, G, V], with [MASK] never predicted: a
     committed [MASK] would leave the position masked with no token to report."""
-    logits = adapter.token_logits(ids, mask)[:, prompt_length:].to(dtype)
+    batch, length = ids.shape
+    rows = torch.arange(batch).repeat_interleave(length - prompt_length)
+    positions = torch.arange(prompt_length, length).repeat(batch)
+    logits = adapter.logits_at(ids, mask, rows, positions).view(batch, length - prompt_length, -1).to(dtype)
     return logits.index_fill(-1, torch.tensor([mask_token_id], device=logits.device), float("-inf"))
 
 
@@ -103,7 +106,8 @@ def arm_greedy(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mask:
     for j in range(gen_length):
         end = prompt_length + j
         # Recomputed from scratch each step (no KV cache): the models decoded here are small.
-        next_logits = adapter(ids[:, :end], mask[:, :end])[:, -1]
+        rows = torch.arange(ids.shape[0])
+        next_logits = adapter.logits_at(ids[:, :end], mask[:, :end], rows, torch.full_like(rows, end))
         ids[:, end] = next_logits.argmax(dim=-1)
     order = torch.arange(gen_length, device=ids.device).expand(ids.shape[0], -1).clone()
     return GenerationResult(tokens=ids[:, prompt_length:], order=order)

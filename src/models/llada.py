@@ -141,6 +141,7 @@ class LLaDAAdapter(ModelAdapter):
     mlp_module_template = "model.transformer.blocks.{}.ff_out"
     attn_module_template = "model.transformer.blocks.{}.attn_out"
     embed_module_name = "model.transformer.wte"
+    head_module_name = "model.transformer.ff_out"
 
     def __init__(self, network: LLaDANetwork):
         cfg = network.config

@@ -92,7 +92,9 @@ def trace_fact(adapter: ModelAdapter, prompt_ids: list[int], subject_span: tuple
     width = 1 if kind == "hidden" else window
 
     def p_target(n_rows: int) -> torch.Tensor:
-        return adapter.token_logits(row.expand(n_rows, -1))[:, read].float().softmax(-1)[:, target]
+        rows = torch.arange(n_rows)
+        logits = adapter.logits_at(row.expand(n_rows, -1), None, rows, torch.full_like(rows, read))
+        return logits.float().softmax(-1)[:, target]
 
     with torch.no_grad():
         with record_states(adapter, template) as clean:

@@ -51,6 +51,10 @@ class FakeModel(nn.Module):
             logits = torch.cat([torch.zeros_like(logits[:, :1]), logits[:, :-1]], dim=1)
         return logits
 
+    def logits_at(self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor,
+                  positions: torch.Tensor) -> torch.Tensor:
+        return self(ids, attention_mask)[rows, positions - self.shift]
+
 
 class PlantedMDM(FakeModel):
     """Generated position j has the fixed distribution ``probs[j]`` over tokens, rolled by the
