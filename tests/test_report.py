@@ -88,6 +88,19 @@ def test_the_cli_names_an_unknown_folder_without_a_traceback(tmp_path):
         main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.md")])
 
 
+def test_missing_folders_are_named_and_the_rest_reported(tmp_path, capsys):
+    run = fit_run(tmp_path / "llama_rome", "llama")
+    (tmp_path / "empty").mkdir()
+    out = main([str(run), str(tmp_path / "runs" / "trace" / "*"), str(tmp_path / "empty"),
+                "--out", str(tmp_path / "r.md")])
+    text = out.read_text()
+    assert "| llama_rome | llama | ROME L0 |" in text
+    assert "Given but not read" in text and f"- {tmp_path}/runs/trace/*: no such folder" in text
+    assert f"- {tmp_path}/empty: not a result folder" in text
+    err = capsys.readouterr().err
+    assert "left out: " in err and "runs/trace/*: no such folder" in err
+
+
 def test_unknown_folders_are_named_in_the_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load(tmp_path / "nowhere")
