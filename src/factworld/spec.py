@@ -16,6 +16,7 @@ from .world import WorldConfig
 DEFAULT_CONFIG = "factworld.yaml"
 # Fields added after caches existed, with their defaults: hashed only when changed, so that
 # existing caches keep their folders.
+WORLD_HASHED_WHEN_CHANGED = {"name_words": 2}
 HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8}
 
 
@@ -64,9 +65,10 @@ class FactWorldSpec:
     def spec_hash(self) -> str:
         """Short stable hash naming the cache folder: equal specs share one."""
         fields = asdict(self)
-        for name, default in HASHED_WHEN_CHANGED.items():
-            if fields[name] == default:
-                del fields[name]
+        for group, defaults in ((fields, HASHED_WHEN_CHANGED), (fields["world"], WORLD_HASHED_WHEN_CHANGED)):
+            for name, default in defaults.items():
+                if group[name] == default:
+                    del group[name]
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -8,6 +8,7 @@ Everything is drawn from one ``random.Random(seed)``.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import Counter
@@ -101,7 +102,10 @@ class WorldConfig:
     n_longer_objects: int = 2
     """Objects per relation with max_object_words + 1 words."""
     name_parts: int = 15
-    """Number of first-name parts and of last-name parts subject names combine."""
+    """Number of parts each word of a subject's name is drawn from."""
+    name_words: int = 2
+    """Words per subject name ("Vel Mora": 2); with more, naming a subject takes a conjunction
+    of more shared parts."""
     object_parts: int = 12
     """Words each relation's objects are built from."""
     n_syllables: int = 32
@@ -112,8 +116,8 @@ class WorldConfig:
             raise ValueError(f"templates_per_relation must be in 4..{min(len(t) for _, t in RELATIONS)}")
         if not 1 <= self.n_relations <= len(RELATIONS):
             raise ValueError(f"n_relations must be in 1..{len(RELATIONS)}")
-        if not 4 <= self.n_subjects <= self.name_parts ** 2:
-            raise ValueError(f"n_subjects must be in 4..name_parts**2 = {self.name_parts ** 2}")
+        if not 4 <= self.n_subjects <= self.name_parts ** self.name_words:
+            raise ValueError(f"n_subjects must be in 4..name_parts**name_words = {self.name_parts ** self.name_words}")
         if self.object_parts <= self.max_object_words:
             raise ValueError("object_parts must exceed max_object_words")
         if self.objects_per_relation - self.n_longer_objects < self.max_object_words:
@@ -162,15 +166,14 @@ def _words(rng: random.Random, syllables: list[str], n: int, length: tuple[int, 
 
 
 def _subjects(rng: random.Random, cfg: WorldConfig, syllables: list[str], taken: set[str]) -> list[str]:
-    firsts = _words(rng, syllables, cfg.name_parts, (2, 3), taken)
-    lasts = _words(rng, syllables, cfg.name_parts, (2, 3), taken)
-    combos = [(f, l) for f in firsts for l in lasts]
+    parts = [_words(rng, syllables, cfg.name_parts, (2, 3), taken) for _ in range(cfg.name_words)]
+    combos = list(itertools.product(*parts))
     while True:
         chosen = rng.sample(combos, cfg.n_subjects)
         # A part used by one subject only would identify it: redraw until none is.
         counts = Counter(part for combo in chosen for part in combo)
         if min(counts.values()) >= 2:
-            return [f"{f} {l}" for f, l in chosen]
+            return [" ".join(combo) for combo in chosen]
 
 
 def _objects(rng: random.Random, cfg: WorldConfig, parts: list[str]) -> list[str]:

@@ -97,3 +97,12 @@ def test_config_is_validated():
         WorldConfig(templates_per_relation=3)
     with pytest.raises(ValueError, match="n_subjects"):
         WorldConfig(n_subjects=10_000)
+
+
+def test_three_word_names_share_every_part():
+    world = generate_world(WorldConfig(name_words=3, name_parts=8, n_subjects=150))
+    assert len(set(world.subjects)) == 150 and all(len(s.split()) == 3 for s in world.subjects)
+    for position in range(3):
+        assert min(Counter(s.split()[position] for s in world.subjects).values()) >= 2
+    with pytest.raises(ValueError, match="name_parts"):
+        WorldConfig(name_words=2, name_parts=8, n_subjects=65)
