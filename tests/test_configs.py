@@ -10,7 +10,7 @@ from src.config_path import CONFIGS, resolve_config
 from src.data.datamodule import EditDataModule
 from src.editing.method import EditMethod
 
-EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace", "sweep", "robustness", "adapt"))
+EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace", "sweep", "robustness", "adapt", "world_study"))
 
 
 def parser() -> LightningArgumentParser:

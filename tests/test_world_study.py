@@ -28,3 +28,14 @@ def test_one_row_per_world_with_tracing_and_classic_rome(tiny_cache, tmp_path, m
 
     monkeypatch.setattr(src.world_study, "trace", no_trace)
     assert [r["rome_efficacy"] for r in main(cfg)] == [row["rome_efficacy"]]
+
+
+def test_shipped_world_study_configs_parse_and_name_pretraining_specs():
+    from src.config_path import CONFIGS
+    from src.factworld.spec import load_spec
+    from src.world_study import WorldStudyConfig
+    from src.config_path import parse_dataclass
+
+    for path in sorted((CONFIGS / "world_study").glob("*.yaml")):
+        cfg = parse_dataclass(WorldStudyConfig, ["--config", path.stem], "world_study")
+        assert cfg.worlds and all(load_spec(w).num_layers >= 1 for w in cfg.worlds)
