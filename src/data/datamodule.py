@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, IterableDataset
 
 from src.data.corpus import load_texts
 from src.data.requests import EditRequest, InvalidRequest
 from src.data.schedules import ScheduleName, revealed_masks
 from src.editing.cases import EditCase, build_case
+from src.models import max_positions
+from src.options import require_at_least
 
 
 class _Steps(IterableDataset):
@@ -48,8 +51,23 @@ class _Steps(IterableDataset):
                               self.orders.get(case.request.case_id))
 
 
+def fits_positions(case: EditCase, positions: int, extra: int = 0) -> None:
+    """Raise InvalidRequest when one of the edit's rows (a prompt with its object and ``extra``
+    decoded tokens) is longer than the model's positions: a rotary model runs on past them,
+    silently, at positions it never saw in training."""
+    prompts = [p.ids for p in case.contexts] + case.paraphrases + case.neighbours
+    longest = max(map(len, prompts)) + max([case.length, *map(len, case.neighbour_targets)]) + extra
+    if longest > positions:
+        raise InvalidRequest(f"its longest prompt with the object takes {longest} tokens; the model has "
+                             f"{positions} positions (config.json)", case_id=case.request.case_id)
+
+
 class EditDataModule(L.LightningDataModule):
     """Edit requests, their grouping into batches and the MDM masking schedules."""
+
+    # Options that only choose which requests run: a rerun into a run folder may change them
+    # to add edits to it (``callbacks.results`` refuses a change of any other option).
+    SELECTION_OPTIONS = ("target_lengths", "per_length", "limit")
 
     def __init__(self, source: str = "factworld", path: str | None = None, target_lengths: list[int] | None = None,
                  per_length: int | None = 100, limit: int | None = None, n_neighbors: int = 5,
@@ -82,17 +100,43 @@ class EditDataModule(L.LightningDataModule):
         """
         super().__init__()
         self.save_hyperparameters()
+        self._check_options()
         self.cases: list[EditCase] = []
         self.rejected: list[tuple[str, str, dict | None]] = []
         self.skip_ids: set[str] = set()
         self.orders: dict[str, list[int]] = {}
         self._texts: dict[tuple[str, int], list[str]] = {}
 
+    def _check_options(self) -> None:
+        hp = self.hparams
+        for name, low in (("steps", 1), ("batch_size", 1), ("samples_per_step", 1), ("max_target_tokens", 1),
+                          ("prefix_words", 1), ("n_neighbors", 0), ("n_prefixes", 0)):
+            require_at_least(f"--data.{name}", hp[name], low)
+        for name in ("per_length", "limit"):
+            require_at_least(f"--data.{name}", hp[name], 1, none_ok=True)
+        if hp.target_lengths is not None:
+            if not hp.target_lengths:
+                raise ValueError("--data.target_lengths is empty: list token lengths, or null for all")
+            for n in hp.target_lengths:
+                require_at_least("--data.target_lengths entries", n, 1)
+
+    def _check_model(self, module) -> None:
+        """The options that need the model: known once the CLI has built both, before any step."""
+        hp = self.hparams
+        if hp.batch_size > module.max_batch:
+            raise ValueError(f"--data.batch_size {hp.batch_size} exceeds --model.init_args.max_batch "
+                             f"{module.max_batch} (the edit rows the method holds): lower the one or raise the other")
+        if hp.schedule != "none" and module.adapter.kind != "mdm":
+            rank_zero_warn(f"--data.schedule {hp.schedule} is ignored: {module.hparams.model_path} is a "
+                           f"{module.adapter.family} checkpoint (autoregressive, teacher-forced), which has no "
+                           "masking schedule; is this the model the config was written for?")
+
     # ------------------------------------------------------------------ requests
     def setup(self, stage: str) -> None:
         if self.cases or self.rejected:
             return
         module = self.trainer.lightning_module
+        self._check_model(module)
         tokenizer, adapter = module.tokenizer, module.adapter
         requests = self._requests(module.model_dir, tokenizer)
         if self.hparams.known_only:
@@ -102,9 +146,14 @@ class EditDataModule(L.LightningDataModule):
                                             decoder=module.decoder_options)
             self.rejected += [(cid, reason, None) for cid, reason in unknown]
         prefixes = self._prefixes()
+        positions = max_positions(module.model_dir)
+        extra = max(o.get("extra_length", 0) for o in [module.decoder_options, *module.extra_decoders.values()])
         for req in requests:
             try:
-                self.cases.append(build_case(req, tokenizer, prefixes, self.hparams.max_target_tokens))
+                case = build_case(req, tokenizer, prefixes, self.hparams.max_target_tokens)
+                if positions is not None:
+                    fits_positions(case, positions, extra)
+                self.cases.append(case)
             except InvalidRequest as err:
                 self.rejected.append((req.case_id, err.reason, req.to_dict()))
         self.orders = self._sampler_orders(adapter) if self.hparams.schedule == "sampler" else {}
@@ -130,6 +179,7 @@ class EditDataModule(L.LightningDataModule):
             found = load_requests(hp.source, hp.path, **kw, **(hp.source_options or {}))
         if self.trainer.global_rank == 0:
             print(describe(found))
+        found.require_unique_ids()
         self.rejected += [(cid, reason, None) for cid, reason in found.rejected]
         requests = found.requests
         if hp.target_lengths and hp.source != "factworld" and hp.source != "kamel":

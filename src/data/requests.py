@@ -1,9 +1,10 @@
 """One edit request, its validation, and the helpers every source loader shares."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,12 @@ class EditRequest:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EditRequest:
+        known = [f.name for f in fields(cls)]
+        if unknown := sorted(set(d) - set(known)):
+            raise InvalidRequest(f"unknown key(s) {', '.join(map(repr, unknown))}; a request has {', '.join(known)}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        if missing := [k for k in required if k not in d]:
+            raise InvalidRequest(f"missing key(s) {', '.join(map(repr, missing))}")
         return cls(**d)
 
 
@@ -114,9 +121,11 @@ class RequestSet:
     source: str
     requests: list[EditRequest] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    records_of: dict[str, list[int]] = field(default_factory=dict)  # case id -> record indexes
 
     def add(self, index: int, case_id: str, build: Callable[[], EditRequest]) -> bool:
         """Build and validate one request; record a bad record instead of stopping a long run."""
+        self.records_of.setdefault(case_id, []).append(index)
         try:
             self.requests.append(validate(build()))
             return True
@@ -133,22 +142,42 @@ class RequestSet:
     def summary(self) -> str:
         return f"{self.source}: {len(self.requests)} loaded, {len(self.rejected)} rejected"
 
-
-def read_json_splits(files: Mapping[str, str | Path]) -> dict[str, list[dict[str, Any]]]:
-    """Records of JSON-array or JSON-lines files, read through ``datasets`` in one call
-    (one split per name; one builder is far faster than one per file for KAMEL's 214 files)."""
-    import datasets
-
-    for path in files.values():
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such file (set KE_DATA_ROOT or pass a path)")
-    try:
-        splits = datasets.load_dataset("json", data_files={k: str(p) for k, p in files.items()})
-    except datasets.exceptions.DatasetGenerationError as err:
-        names = ", ".join(map(str, files.values()))
-        raise ValueError(f"{names}: not valid JSON records ({err.__cause__ or err})") from err
-    return {name: splits[name].to_list() for name in files}
+    def require_unique_ids(self) -> None:
+        """Refuse a source whose records share a case id: results are keyed by it, so one of
+        the two edits would silently replace the other in ``edits.jsonl`` and the summary."""
+        shared = {cid: where for cid, where in self.records_of.items() if len(where) > 1}
+        if shared:
+            listed = "; ".join(f"{cid!r} (records {', '.join(map(str, where))})"
+                               for cid, where in list(shared.items())[:10])
+            more = f" and {len(shared) - 10} more" if len(shared) > 10 else ""
+            raise ValueError(f"{self.source}: {len(shared)} case ids are used by more than one record: "
+                             f"{listed}{more}; give each record its own case_id")
 
 
 def read_json(path: str | Path) -> list[dict[str, Any]]:
-    return read_json_splits({"records": path})["records"]
+    """The records of a JSON-array or JSON-lines file, each as written: no schema is imposed
+    across records, so one record's extra or missing key stays that record's problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (set KE_DATA_ROOT or pass a path)")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError(f"no records in {path} (the file is empty)")
+    try:
+        if text.lstrip().startswith("["):
+            records = json.loads(text)
+        else:  # JSON lines: the error names the line
+            records = []
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    records.append(json.loads(line))
+    except json.JSONDecodeError as err:
+        where = f"line {number}: " if not text.lstrip().startswith("[") else ""
+        raise ValueError(f"{path}: not valid JSON or JSON lines ({where}{err})") from err
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a list of records, found a JSON {type(records).__name__}")
+    if not records:
+        raise ValueError(f"no records in {path}")
+    if bad := [i for i, r in enumerate(records) if not isinstance(r, dict)]:
+        raise ValueError(f"{path}: records {bad[:5]} are not JSON objects")
+    return records

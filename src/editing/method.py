@@ -27,6 +27,7 @@ from src.editing.sites import edit_sites
 from src.evaluation.exact_match import exact_match
 from src.models import load_model, load_tokenizer
 from src.models.padding import left_pad
+from src.options import require_at_least
 
 
 MEASURES = ("efficacy", "generalisation", "specificity")
@@ -66,6 +67,10 @@ class EditMethod(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        # Before the model loads: a bad option should not cost the load (minutes for 8B).
+        if not layers:
+            raise ValueError("--model.init_args.layers is empty: name at least one edit layer, e.g. [0]")
+        require_at_least("--model.init_args.max_batch", max_batch, 1)
         from src.factworld.build import resolve_model_path
 
         self.model_dir = str(resolve_model_path(model_path))
@@ -73,7 +78,8 @@ class EditMethod(L.LightningModule):
         self.tokenizer = load_tokenizer(self.model_dir)
         self.adapter.requires_grad_(False)
         if max(layers) >= self.adapter.num_layers or min(layers) < 0:
-            raise ValueError(f"layers={layers}: the model has layers 0..{self.adapter.num_layers - 1}")
+            raise ValueError(f"--model.init_args.layers {list(layers)}: the model has layers "
+                             f"0..{self.adapter.num_layers - 1}")
         self.layers = list(layers)
         self.max_batch = max_batch
         self.decoder_options = dict(decoder or {})

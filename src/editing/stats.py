@@ -7,13 +7,17 @@ count, so a different corpus never silently reuses another's statistics.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from src.atomic import replacing
 from src.models.base import ModelAdapter
 from src.models.padding import left_pad
+
+log = logging.getLogger(__name__)
 
 
 def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int) -> Path:
@@ -76,10 +80,18 @@ def key_second_moment(adapter: ModelAdapter, layer: int, texts: list[list[int]],
 
 def cached_second_moment(adapter: ModelAdapter, model_dir: str, layer: int, source: str,
                          texts: list[list[int]], cache_dir: Path) -> torch.Tensor:
+    """C from the cache, else computed and cached (written whole or not at all). A damaged entry
+    is named and rebuilt; a read-only cache is read, and C computed anew where it is missing."""
     path = _cache_file(cache_dir, model_dir, layer, source, len(texts))
     if path.is_file():
-        return torch.load(path)
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as err:  # torch raises several types for a torn zip; none names the file
+            log.warning("%s: damaged key statistics (%s: %s); computing them again", path, type(err).__name__, err)
     moment = key_second_moment(adapter, layer, texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(moment, path)
+    try:
+        with replacing(path) as tmp:
+            torch.save(moment, tmp)
+    except OSError as err:
+        log.warning("%s: cannot cache key statistics (%s); using them uncached", path, err)
     return moment

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
 
 from .base import ModelAdapter
+from .checkpoint import check_weights, read_config
 from .dream import DreamAdapter
 from .llada import LLaDAAdapter
 from .llama import LlamaAdapter
@@ -15,24 +17,35 @@ from .qwen import QwenAdapter
 FAMILIES: dict[str, type[ModelAdapter]] = {
     "llama": LlamaAdapter, "qwen": QwenAdapter, "llada": LLaDAAdapter, "dream": DreamAdapter,
 }
+log = logging.getLogger(__name__)
 # config.json "model_type" of each family's own checkpoint format.
 MODEL_TYPES = {"llama": "llama", "qwen2": "qwen", "llada": "llada", "Dream": "dream", "dream": "dream"}
 
 
 def family_of(path: str | Path) -> str:
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file}: missing; a checkpoint folder needs its config.json")
-    model_type = json.loads(config_file.read_text()).get("model_type")
+    model_type = read_config(path).get("model_type")
     if model_type not in MODEL_TYPES:
-        raise ValueError(f"{config_file}: unknown model_type {model_type!r}; "
+        raise ValueError(f"{Path(path) / 'config.json'}: unknown model_type {model_type!r}; "
                          f"known: {sorted(MODEL_TYPES)}")
     return MODEL_TYPES[model_type]
 
 
+def max_positions(path: str | Path) -> int | None:
+    """Positions the checkpoint was built for (config.json), None where it does not say."""
+    config = read_config(path)
+    return config.get("max_position_embeddings") or config.get("max_sequence_length")
+
+
 def load_model(path: str | Path, dtype: torch.dtype = torch.float32) -> ModelAdapter:
-    """Load any family's checkpoint folder in its own format."""
-    return FAMILIES[family_of(path)].load(path, dtype=dtype).eval()
+    """Load any family's checkpoint folder in its own format. Its weight files are checked
+    first, so a damaged one is named whichever library reads it; remote code never runs."""
+    family = family_of(path)
+    config = read_config(path)
+    if "auto_map" in config or config.get("trust_remote_code"):
+        log.warning("%s names remote code (auto_map / trust_remote_code); none runs: loaded with "
+                    "this project's own %s implementation", Path(path) / "config.json", family)
+    check_weights(path)
+    return FAMILIES[family].load(path, dtype=dtype).eval()
 
 
 def load_tokenizer(path: str | Path):

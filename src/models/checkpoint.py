@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -37,23 +38,40 @@ def write_config(config: dict, path: str | Path) -> None:
     (Path(path) / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def read_weights(path: str | Path, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], Path]:
-    """All tensors of a folder (single file or shards), cast to ``dtype``; also the file to blame."""
+def weight_files(path: str | Path) -> tuple[list[Path], Path]:
+    """The safetensors files of a folder (single file or shards) and the file to blame for them."""
     path = Path(path)
     single, index = path / WEIGHTS_NAME, path / INDEX_NAME
     if single.is_file():
-        files, blame = [single], single
-    elif index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{index}: not a safetensors index with a 'weight_map' ({e})") from e
-        files, blame = [path / f for f in sorted(set(weight_map.values()))], index
-        for f in files:
-            if not f.is_file():
-                raise FileNotFoundError(f"{index}: lists shard {f.name}, which is missing")
-    else:
+        return [single], single
+    if not index.is_file():
         raise FileNotFoundError(f"{path}: no {WEIGHTS_NAME} or {INDEX_NAME}")
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{index}: not a safetensors index with a 'weight_map' ({e})") from e
+    files = [path / f for f in sorted(set(weight_map.values()))]
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"{index}: lists shard {f.name}, which is missing")
+    return files, index
+
+
+def check_weights(path: str | Path) -> None:
+    """Raise naming the file when a weight file is damaged (a truncated copy or download):
+    opening reads only the header, which must cover the whole file."""
+    for f in weight_files(path)[0]:
+        try:
+            with safe_open(str(f), "pt"):
+                pass
+        except SafetensorError as e:
+            raise ValueError(f"{f}: damaged safetensors file ({e}); copy or save it again") from e
+
+
+def read_weights(path: str | Path, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], Path]:
+    """All tensors of a folder (single file or shards), cast to ``dtype``; also the file to blame."""
+    files, blame = weight_files(path)
+    check_weights(path)
     state: dict[str, torch.Tensor] = {}
     for f in files:
         for name, tensor in load_file(str(f)).items():
