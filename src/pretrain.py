@@ -18,6 +18,7 @@ from jsonargparse import ActionConfigFile
 
 from src.factworld.build import FactWorldAssets, ensure_models, ensure_world
 from src.factworld.families import FAMILY_ORDER
+from src.factworld.kamel import KamelWorldConfig, ensure_kamel_models
 from src.factworld.recall import measure_recall
 from src.config_path import resolve_argv
 from src.factworld.spec import spec_from, spec_parser
@@ -64,11 +65,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                         help="Families to train and measure (default: all four).")
     parser.add_argument("--recall-only", action="store_true", help="Measure the cached models; train nothing.")
     parser.add_argument("--recall_batch_size", type=int, default=256, help="Prompts decoded together.")
+    parser.add_argument("--kamel", type=Optional[KamelWorldConfig], default=None,
+                        help="Build the world from these KAMEL relations instead of generating one (kamel.yaml).")
     cfg = parser.parse_args(resolve_argv(sys.argv[1:] if argv is None else argv, "pretrain"))
     spec = spec_from(parser, cfg)
     families = [f for f in FAMILY_ORDER if f in (cfg.families or FAMILY_ORDER)]
     start = time.perf_counter()
-    assets = ensure_world(spec) if cfg.recall_only else ensure_models(spec, families)
+    if (kamel := parser.instantiate_classes(cfg).kamel) is not None:
+        assets = ensure_kamel_models(spec, kamel, [] if cfg.recall_only else families)
+    else:
+        assets = ensure_world(spec) if cfg.recall_only else ensure_models(spec, families)
     build_seconds = time.perf_counter() - start
     rows = recall_table(assets, families, cfg.recall_batch_size)
     print(f"cache: {assets.root}")

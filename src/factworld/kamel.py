@@ -84,6 +84,8 @@ def _world_files(spec, config: KamelWorldConfig, folder: Path) -> None:
     world = config.world()
     (folder / "spec.json").write_text(json.dumps({**asdict(spec), "kamel": asdict(config)}, indent=2) + "\n")
     world.to_json(folder / "world.json")
+    print(f"KAMEL world: {len(world.facts)} facts of {len(world.relations)} relations "
+          f"({config.split} split); records not taken: {world.meta['rejected'] or 'none'}")
     train_tokenizer(world.corpus_text(), spec.vocab_size).save_pretrained(str(folder / "tokenizer"))
 
 
