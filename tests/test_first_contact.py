@@ -27,7 +27,7 @@ TIP = "💡 Tip: For seamless cloud logging and experiment tracking, try install
 
 def fit_args(*extra: str) -> list[str]:
     return ["--config", "llada_corrected.yaml", "--model.init_args.model_path", "factworld:llada@tiny",
-            "--data.target_lengths", "[1, 2]", "--data.per_length", "2", "--data.steps", "3",
+            "--data.target_lengths", "[1, 2]", "--data.per_length", "1", "--data.steps", "3",
             "--data.n_neighbors", "2", *extra]
 
 
