@@ -106,6 +106,10 @@ def ensure_models(spec: FactWorldSpec, families: list[str] | None = None) -> Fac
         raise ValueError(f"unknown families {sorted(unknown)}; choose from {list(FAMILY_ORDER)}")
     if "dream" in wanted:
         wanted.add("qwen")
+    if spec_dir(spec).is_dir() and wanted <= set((assets := ensure_world(spec)).model_paths):
+        # Models are renamed into place whole, so reading a cached one needs no lock: a job on a
+        # cached family does not wait while another family of the same spec trains.
+        return assets
     spec_dir(spec).parent.mkdir(parents=True, exist_ok=True)
     # One builder at a time (DDP ranks, parallel jobs): the others wait, then find it cached.
     with open(spec_dir(spec).with_suffix(".lock"), "w") as lock:

@@ -165,3 +165,22 @@ def test_a_spec_trains_the_same_weights_whatever_came_before(tmp_path, monkeypat
         weights.append(load_file(str(folder / "model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_cached_families_load_while_another_build_holds_the_lock(tiny_cache):
+    import fcntl
+    import threading
+
+    from src.factworld.build import ensure_models
+
+    spec = load_spec("tiny")
+    found = []
+    with open(spec_dir(spec).with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # Blocks until the lock is released if it takes the lock (flock: per open file).
+        reader = threading.Thread(target=lambda: found.append(ensure_models(spec, ["llama"])), daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        loaded_while_locked = bool(found)
+    reader.join()
+    assert loaded_while_locked and found[0].model_paths["llama"] == tiny_cache.model_paths["llama"]
