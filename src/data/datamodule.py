@@ -58,7 +58,7 @@ def fits_positions(case: EditCase, positions: int, extra: int = 0) -> None:
     prompts = [p.ids for p in case.contexts] + case.paraphrases + case.neighbours
     longest = max(map(len, prompts)) + max([case.length, *map(len, case.neighbour_targets)]) + extra
     if longest > positions:
-        raise InvalidRequest(f"its longest prompt with the object takes {longest} tokens; the model has "
+        raise InvalidRequest(f"a prompt with its object takes {longest} tokens, more than the model's "
                              f"{positions} positions (config.json)", case_id=case.request.case_id)
 
 

@@ -42,8 +42,8 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32) -> ModelAda
     family = family_of(path)
     config = read_config(path)
     if "auto_map" in config or config.get("trust_remote_code"):
-        log.warning("%s names remote code (auto_map / trust_remote_code); none runs: loaded with "
-                    "this project's own %s implementation", Path(path) / "config.json", family)
+        log.warning("%s names remote code (auto_map / trust_remote_code); none runs: loaded as a %s "
+                    "checkpoint by this project's own loader", Path(path) / "config.json", family)
     check_weights(path)
     return FAMILIES[family].load(path, dtype=dtype).eval()
 

@@ -16,4 +16,4 @@ def test_a_prompt_past_the_models_positions_is_rejected(tiny_cache, tmp_path):
     recs = records(tmp_path / "run")
     assert recs["short"]["status"] == "ok"
     assert recs["long"]["status"] == "failed"
-    assert "the model has 128 positions (config.json)" in recs["long"]["reason"]
+    assert "tokens, more than the model's 128 positions (config.json)" in recs["long"]["reason"]
