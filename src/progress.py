@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
 
 
 def _duration(seconds: float) -> str:
@@ -66,3 +71,23 @@ def use_line_progress(trainer: L.Trainer, what: str, stream=None) -> bool:
         return False
     trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ProgressBar)] + [LineProgress(what)]
     return True
+
+
+def progress(items: Iterable[T], desc: str, total: int | None = None, every_percent: int = 10,
+             stream=None, **tqdm_kwargs) -> Iterator[T]:
+    """``items`` with a tqdm bar on a terminal; elsewhere (a log file, a pipe) one line per
+    ``every_percent`` of ``total`` (default ``len(items)``) instead of carriage-return frames."""
+    stream = stream or sys.stderr
+    if stream.isatty():
+        yield from tqdm(items, desc=desc, total=total, file=stream, **tqdm_kwargs)
+        return
+    total = len(items) if total is None else total
+    start, shown = time.perf_counter(), 0
+    for done, item in enumerate(items, 1):
+        yield item
+        percent = 100 * done // max(total, 1)
+        if percent >= shown + every_percent or done == total:
+            shown = percent - percent % every_percent
+            elapsed = time.perf_counter() - start
+            left = f", about {_duration(elapsed * (total - done) / done)} left" if done < total else ""
+            print(f"{desc}: {percent}% ({done}/{total}), {_duration(elapsed)} elapsed{left}", file=stream, flush=True)

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from src.config_path import parse_dataclass, resolve_config
 from src.fit import main as fit
+from src.progress import progress
 from src.reporting.figures import sweep_figure
 from src.reporting.study import Sweep, as_window, layer_label, load_fit, mean_over_lengths
 from src.tracing import save_figures
@@ -73,7 +74,7 @@ def main(cfg: SweepConfig) -> dict:
     if not cfg.layers:
         raise ValueError("sweep option layers is empty: give at least one layer (ROME) or window (MEMIT)")
     folder = sweep_folder(cfg)
-    for entry in tqdm(cfg.layers, desc=f"sweep {folder.name}"):
+    for entry in progress(cfg.layers, f"sweep {folder.name}"):
         if (folder / f"L{layer_label(entry)}" / "summary.json").is_file():
             tqdm.write(f"layers {as_window(entry)}: done already ({folder / f'L{layer_label(entry)}'}), skipped")
             continue

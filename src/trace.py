@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
+from src.progress import progress
 
 from src.factworld.build import resolve_model_path
 from src.factworld.tokens import encode_target
@@ -166,7 +166,7 @@ def main(cfg: TraceConfig) -> dict:
     traced = []
     seconds = []
     settings = {"samples": cfg.samples, "window": cfg.window, "noise": noise, "seed": cfg.seed}
-    for i, fact in enumerate(tqdm(facts, desc="tracing facts")):
+    for i, fact in enumerate(progress(facts, "tracing facts")):
         prompt, start = fact.prompt, fact.subject_start
         ids, span = subject_span(tokenizer, prompt, start, start + len(fact.subject))
         done = out / "facts" / f"{i:03d}.json"

@@ -219,3 +219,15 @@ def test_edit_throughput_prints_only_its_table(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].split() == ["batch", "fit", "s", "loop", "s", "edits/s", "speed-up", "efficacy"]
     assert len(out) == 3 and "results in" not in "\n".join(out)
+
+
+def test_progress_prints_lines_off_a_terminal():
+    import io
+
+    from src.progress import progress
+
+    stream = io.StringIO()
+    assert list(progress(range(20), "key statistics, layer 0", stream=stream)) == list(range(20))
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and len(lines) == 10
+    assert lines[0].startswith("key statistics, layer 0: 10% (2/20)") and lines[-1].startswith("key statistics, layer 0: 100% (20/20)")

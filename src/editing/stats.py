@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from src.progress import progress
 
 from src.atomic import replacing
 from src.models.base import ModelAdapter
@@ -61,8 +61,7 @@ def key_second_moment(adapter: ModelAdapter, layer: int, texts: list[list[int]],
 
     handle = module.register_forward_pre_hook(hook)
     try:
-        for start in tqdm(range(0, len(texts), batch_size), desc=f"key statistics, layer {layer}",
-                          leave=False):
+        for start in progress(range(0, len(texts), batch_size), f"key statistics, layer {layer}", leave=False):
             ids, mask = left_pad(texts[start:start + batch_size], adapter.pad_token_id)
             keys.clear()
             try:
