@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> LightningCLI:
                   save_config_kwargs={"overwrite": True},
                   trainer_defaults={"max_epochs": 1, "enable_checkpointing": False,
                                     "num_sanity_val_steps": 0, "log_every_n_steps": 1,
+                                    # Its table lists the frozen model and "other params": no news.
+                                    "enable_model_summary": False,
                                     "accelerator": "cpu", "use_distributed_sampler": False})
     if type(cli.trainer.strategy) is DDPStrategy:
         # Plain "ddp" keeps its launcher and process group but not its gradient averaging.

@@ -24,16 +24,22 @@ IGNORED_WARNINGS = (
     (r"You have overridden `transfer_batch_to_device` in `LightningModule`", UserWarning),
     # The edit data set knows its length exactly and loads in the main process.
     (r"Your `IterableDataset` has `__len__` defined", UserWarning),
+    # No edit left to run: src.fit says "all N edits already in FOLDER" (or refuses a run with
+    # nothing to edit) itself.
+    (r"Total length of `(DataLoader|CombinedLoader)` across ranks is zero", UserWarning),
 )
+# Lightning's info lines that src.fit replaces with its own.
+DROPPED_LINES = ("litlogger", "`Trainer.fit` stopped: No training batches")
 RANK_ZERO_LOGGER = "lightning.pytorch.utilities.rank_zero"
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", RANK_ZERO_LOGGER)
 
 
 class _DropAdverts(logging.Filter):
-    """Drops Lightning's "Tip: ... litlogger" line, an advertisement printed on every Trainer."""
+    """Drops Lightning's "Tip: ... litlogger" line (an advertisement printed on every Trainer)
+    and the other ``DROPPED_LINES``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in str(record.msg)
+        return not any(line in str(record.msg) for line in DROPPED_LINES)
 
 
 def quiet_libraries() -> None:

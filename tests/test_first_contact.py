@@ -63,7 +63,7 @@ def test_pretraining_says_what_it_builds_and_prints_lines_not_frames(tiny_cache,
     assert "\r" not in out and "it/s" not in out
 
 
-def test_fit_root_dir_quiet_output_and_finished_rerun(tiny_cache, tmp_path, monkeypatch, capsys):
+def test_fit_root_dir_quiet_output_and_finished_rerun(tiny_cache, tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -74,7 +74,12 @@ def test_fit_root_dir_quiet_output_and_finished_rerun(tiny_cache, tmp_path, monk
     first = capsys.readouterr().out
     assert "edit steps: 100% (batch 3/3)" in first and "already in" not in first
     edited = [r for r in map(json.loads, (folder / "edits.jsonl").read_text().splitlines()) if r["status"] == "ok"]
-    main(fit_args("--trainer.default_root_dir", str(tmp_path / "elsewhere")))
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        main(fit_args("--trainer.default_root_dir", str(tmp_path / "elsewhere")))
+    assert not [w for w in seen if "across ranks is zero" in str(w.message)]
+    assert "No training batches" not in caplog.text and "Modules in eval mode" not in first
     again = capsys.readouterr().out
     assert f"all {len(edited)} edits already in {folder}" in again and len(edited) >= 2
     assert "N  efficacy  generalisation  specificity  n" in again
