@@ -188,7 +188,7 @@ def main(cfg: TraceConfig) -> dict:
         tmp = done.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1))
         tmp.replace(done)  # a killed run never leaves a torn record that looks done
-        figure = fact_figure(results, labels, f"{prompt} -> {fact.object}")
+        figure = fact_figure(results, labels, f"{adapter.family}: {prompt} -> {fact.object}")
         log_figures(writer, {"fact": figure}, step=i)  # one tag, the fact index as step: a slider
         save_figures({f"facts/{i:03d}": figure}, out)
     summary = {**summarize(traced), "family": adapter.family, "noise": noise, "config": asdict(cfg),
