@@ -208,6 +208,6 @@ class ResultsWriter(L.Callback):
             print(format_table({name: t.get("efficacy", {}) for name, t in summary["per_decoder"].items()},
                                summary["counts"]))
         if "per_site" in summary:
-            print("teacher-forced efficacy with each edit's update at these positions only:")
+            print("efficacy (own decoder) with each edit's update at these positions only:")
             print(format_table(summary["per_site"], summary["counts"]))
         print(f"{summary['ok']} edits measured, {summary['failed']} failed; results in {self.folder}")
