@@ -6,7 +6,6 @@ Two ranks need two processes: with two or more GPUs they run on two devices over
 user's DDP run does; with one GPU both share it over gloo (NCCL refuses two ranks on one
 device), which still runs the sharding and every cross-rank reduction on CUDA tensors.
 """
-import os
 import socket
 import subprocess
 import sys

@@ -1,6 +1,5 @@
 """CounterFact measures per edit and the known-facts filter, on the tiny fact world's llama."""
 import pytest
-import torch
 
 from src.data.known_filter import UNKNOWN, split_known
 from src.data.requests import EditRequest

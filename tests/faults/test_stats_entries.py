@@ -1,7 +1,6 @@
 """The key-statistics cache: entries written whole or not at all, read with ``weights_only``,
 rebuilt when damaged (naming the file), and usable when the cache cannot be written."""
 import logging
-import pickle
 from pathlib import Path
 
 import pytest
