@@ -287,7 +287,7 @@ class EditMethod(L.LightningModule):
                     scores[e].setdefault("decoders", {})[name] = {m: extra[m] for m in MEASURES}
             if self.hparams.edit_sites:
                 for e, sites in enumerate(edit_sites(self.adapter, cases, patches, self.decoder_options)):
-                    scores[e]["sites"] = sites
+                    scores[e]["sites"] = {"all": scores[e]["efficacy"], **sites}
             if self.hparams.sequential:
                 for e in range(n):
                     for patch in patches:

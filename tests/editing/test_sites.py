@@ -1,6 +1,8 @@
 """Where an edit acts: position masks on the per-row patches, and the ``edit_sites`` records."""
 import json
 
+import pytest
+
 import torch
 
 from src.editing.hooks import LowRankPatch, patched
@@ -32,8 +34,10 @@ def test_fit_records_edit_sites_and_summarises_them(tiny_cache, tmp_path):
     assert set(summary["per_site"]) == {"all", "subject_only", "except_subject"}
 
 
-def test_mdm_site_all_is_efficacy_under_the_multi_step_sampler(tiny_cache, tmp_path):
-    # The corrected LLaDA edit decoded in N steps: teacher-forced one-step scores used to differ.
-    main(fit_args(tmp_path, "run", "llada", "--model.init_args.edit_sites", "true", config="llada_corrected.yaml"))
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_mdm_site_all_is_efficacy_under_the_multi_step_sampler(tiny_cache, tmp_path, family):
+    # The corrected edit decoded in N steps: teacher-forced one-step scores used to differ, and a
+    # second decode differed where Dream's sampler draws at random.
+    main(fit_args(tmp_path, "run", family, "--model.init_args.edit_sites", "true", config=f"{family}_corrected.yaml"))
     recs = records(tmp_path / "run")
     assert recs and all(r["sites"]["all"] == r["efficacy"] for r in recs.values())
