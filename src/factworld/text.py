@@ -19,7 +19,7 @@ from typing import Literal
 
 from transformers import PreTrainedTokenizerBase
 
-from .tokens import encode_prompt, encode_target
+from .tokens import encode_prompt, encode_sentences, encode_target
 from .world import World
 
 Pair = tuple[list[int], list[int]]
@@ -32,16 +32,12 @@ def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: Tex
     """Every single-fact sentence as its own sample (the format prompts are evaluated in), plus,
     for ``text="biography"`` or ``"tagged"``, ``biographies`` samples per subject: all its
     facts, shuffled, each under a random template of its relation (after the tag line)."""
-    relations = {r.name: r for r in world.relations}
-    samples: list[Sample] = []
-    for fact in world.facts:
-        for t in range(len(relations[fact.relation].templates)):
-            samples.append([(encode_prompt(tokenizer, relations[fact.relation].prompt(fact.subject, t)),
-                             encode_target(tokenizer, fact.object))])
+    samples: list[Sample] = [[pair] for pair in encode_sentences(world, tokenizer)]
     if text == "sentences":
         return samples
     if text not in ("biography", "tagged"):
         raise ValueError(f"text={text!r}: choose 'sentences', 'biography' or 'tagged'")
+    relations = {r.name: r for r in world.relations}
     rng = random.Random(seed)
     by_subject = defaultdict(list)
     for fact in world.facts:
