@@ -67,3 +67,23 @@ def joint_factors(keys: torch.Tensor, residuals: torch.Tensor, second_moment: to
     inner = lam * torch.eye(K.shape[1], dtype=K.dtype, device=K.device) + K.T @ CK
     V = torch.linalg.solve(inner, CK.T).T
     return residuals.T.float(), V.float()
+
+
+def context_free_map(keys: torch.Tensor, contexts: list[torch.Tensor], second_moment: torch.Tensor | Whitener | None,
+                     rel_lam: float = 1e-6) -> torch.Tensor:
+    """Key maps V [E, d_in, 1] with v.k* = 1 and v.k_j = 0 for each edit's context keys k_j
+    (``contexts[e]`` [m_e, d_in]), of least C-norm: ROME's C^-1 k* / (k*^T C^-1 k*) made
+    blind to the other positions of the edit's prompts. The update r v^T then adds r at k* and
+    nothing at those positions. ``rel_lam`` (relative to the mean of the Gram's diagonal) keeps
+    the solve regular where context keys repeat or k* is near their span."""
+    maps = []
+    for key, context in zip(keys, contexts):
+        K = torch.cat([key[None], context]).double()
+        CK = whiten(K, second_moment)
+        gram = K @ CK.T  # K C^-1 K^T: v = CK^T a with K v = e_1
+        lam = rel_lam * gram.diagonal().mean()
+        e1 = torch.zeros(len(K), dtype=gram.dtype, device=gram.device)
+        e1[0] = 1.0
+        v = torch.linalg.solve(gram + lam * torch.eye(len(K), dtype=gram.dtype, device=gram.device), e1) @ CK
+        maps.append(v / (v @ K[0]))  # ROME's exact insertion at k* whatever lambda took away
+    return torch.stack(maps)[:, :, None].float()

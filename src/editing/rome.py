@@ -14,12 +14,26 @@ import torch
 
 from src.editing.cases import EditCase
 from src.editing.hooks import LowRankPatch
-from src.editing.rank_one import rank_one_factors
+from src.editing.rank_one import context_free_map, rank_one_factors
 from src.editing.shift import ValueShiftMethod
 
 
 class ROME(ValueShiftMethod):
     """Rank-One Model Editing at ``layers[0]`` (Meng et al. 2022)."""
+
+    def __init__(self, *args, keep_context: bool = False, **kwargs):
+        """
+        Args:
+            keep_context: write an update that adds the shift at k* and nothing at the other
+                positions of the edit's prompts (context prefixes included): the key map
+                C^-1 k* / (k*^T C^-1 k*) becomes the least-C-norm v with v.k* = 1 and v.k = 0
+                for those positions' keys (``rank_one.context_free_map``). ROME's own update
+                also acts there, which in small models works against the edit. Not with
+                through_update, which already optimises the update as written.
+        """
+        if keep_context and kwargs.get("through_update"):
+            raise ValueError("ROME keep_context=true is not supported with through_update=true: set one of them to false")
+        super().__init__(*args, **kwargs)
 
     def shift_module(self) -> torch.nn.Module:
         return self.adapter.edit_module(self.layers[0])
@@ -34,6 +48,8 @@ class ROME(ValueShiftMethod):
         # The same averaged k* in W k* and in the denominator (ROME's known inconsistency).
         residual = targets - keys @ module.weight.T
         U, V = rank_one_factors(keys, residual, self.second_moment(layer), lam=self.insertion_lambda())
+        if self.hparams.keep_context:
+            V = context_free_map(keys, self.context_keys(layer, cases), self.second_moment(layer)).to(V)
         return [LowRankPatch(module, U, V)]
 
     def insertion_lambda(self) -> float:

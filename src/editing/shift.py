@@ -150,3 +150,22 @@ class ValueShiftMethod(EditMethod):
         k = self._capture(self.adapter.edit_module(layer), rows, "input", owner, patches)
         total = k.new_zeros(len(cases), k.shape[1]).index_add(0, owner.to(k.device), k)
         return total / torch.bincount(owner)[:, None].to(k)
+
+    @torch.no_grad()
+    def context_keys(self, layer: int, cases: list[EditCase]) -> list[torch.Tensor]:
+        """Per edit, the inputs of ``layer``'s edit site at every position of its context rows
+        (as ``keys`` reads them) except the subject's last token, [m, d_in]."""
+        rows, owner = [], []
+        for e, c in enumerate(cases):
+            rows += [self._state_inputs(c, p) for p in c.contexts]
+            owner += [e] * len(c.contexts)
+        ids, mask, pos = self._padded(rows)
+        seen: list[torch.Tensor] = []
+        handle = self.adapter.edit_module(layer).register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+        try:
+            self.adapter(ids, mask)
+        finally:
+            handle.remove()
+        other = mask.bool() & (torch.arange(ids.shape[1])[None] != pos[:, None])
+        inputs, other, owner = seen[0], other.to(seen[0].device), torch.tensor(owner, device=seen[0].device)
+        return [inputs[owner == e][other[owner == e]] for e in range(len(cases))]

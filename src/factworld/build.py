@@ -9,6 +9,7 @@ family in that family's own checkpoint format (with the tokenizer files beside t
 from __future__ import annotations
 
 import fcntl
+from contextlib import contextmanager
 import json
 import os
 import shutil
@@ -111,12 +112,29 @@ def ensure_models(spec: FactWorldSpec, families: list[str] | None = None) -> Fac
         # cached family does not wait while another family of the same spec trains.
         return assets
     spec_dir(spec).parent.mkdir(parents=True, exist_ok=True)
-    # One builder at a time (DDP ranks, parallel jobs): the others wait, then find it cached.
-    with open(spec_dir(spec).with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # One world builder at a time (DDP ranks, parallel jobs): the others wait, then find it built.
+    with _locked(spec_dir(spec).with_suffix(".lock")):
         assets = ensure_world(spec)
-        _train_missing(spec, assets, [f for f in FAMILY_ORDER if f in wanted and f not in assets.model_paths])
+    train_families(spec, assets, wanted)
     return assets
+
+
+def train_families(spec: FactWorldSpec, assets: FactWorldAssets, wanted: set[str]) -> None:
+    """Train the ``wanted`` families that ``assets`` lacks, each under its own lock: parallel jobs
+    train different families of one world side by side, and a job that needs a family another job
+    is training waits for it, then loads it."""
+    for family in [f for f in FAMILY_ORDER if f in wanted]:
+        with _locked(assets.root / f".{family}.lock"):
+            if not (assets.root / family / "config.json").is_file():
+                _train_family(spec, assets, family)
+            assets.model_paths[family] = assets.root / family
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _save(adapter: ModelAdapter, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
@@ -124,21 +142,18 @@ def _save(adapter: ModelAdapter, tokenizer: PreTrainedTokenizerBase, folder: Pat
     tokenizer.save_pretrained(str(folder))
 
 
-def _train_missing(spec: FactWorldSpec, assets: FactWorldAssets, missing: list[str]) -> None:
-    if not missing:
-        return
+def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str) -> None:
     tokenizer = assets.tokenizer()
     samples = training_samples(assets.world(), tokenizer, spec.text, spec.biographies, spec.seed)
-    for family in missing:
-        # Each family's initial weights come from the spec's seed alone: otherwise they would
-        # depend on the process's random start and on which families were trained before it,
-        # and one spec (one cache folder) could hold different models on different machines.
-        torch.manual_seed(spec.seed)
-        adapter = initial_model(family, spec, assets, tokenizer)
-        epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
-        loss_on = spec.arm_loss if family in ARM_FAMILIES else spec.mdm_loss
-        seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
-                              spec.seed, assets.root / "logs", family, loss_on)
-        _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
+    # Each family's initial weights come from the spec's seed alone: otherwise they would
+    # depend on the process's random start and on which families were trained before it,
+    # and one spec (one cache folder) could hold different models on different machines.
+    torch.manual_seed(spec.seed)
+    adapter = initial_model(family, spec, assets, tokenizer)
+    epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
+    loss_on = spec.arm_loss if family in ARM_FAMILIES else spec.mdm_loss
+    seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
+                          spec.seed, assets.root / "logs", family, loss_on)
+    _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
+    with _locked(assets.root / ".timings.lock"):  # other families' jobs write it too
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})
-        assets.model_paths[family] = assets.root / family

@@ -92,7 +92,7 @@ def _world_files(spec, config: KamelWorldConfig, folder: Path) -> None:
 def ensure_kamel_models(spec, config: KamelWorldConfig, families: list[str] | None = None):
     """The world, tokenizer and models (trained where missing, as the fact world's are) of a
     KAMEL selection; ``families=[]`` builds the world only. Returns ``FactWorldAssets``."""
-    from .build import FactWorldAssets, _publish, _train_missing
+    from .build import FactWorldAssets, _publish, train_families
     from .families import FAMILY_ORDER
 
     root = kamel_dir(spec, config)
@@ -104,7 +104,7 @@ def ensure_kamel_models(spec, config: KamelWorldConfig, families: list[str] | No
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not root.is_dir():
             _publish(lambda tmp: _world_files(spec, config, tmp), root)
-        assets = FactWorldAssets(root, root / "world.json", root / "tokenizer",
-                                 {f: root / f for f in FAMILY_ORDER if (root / f / "config.json").is_file()})
-        _train_missing(spec, assets, [f for f in FAMILY_ORDER if f in wanted and f not in assets.model_paths])
+    assets = FactWorldAssets(root, root / "world.json", root / "tokenizer",
+                             {f: root / f for f in FAMILY_ORDER if (root / f / "config.json").is_file()})
+    train_families(spec, assets, wanted)
     return assets
