@@ -44,7 +44,7 @@ def mlp_effect_at_subject(tmp_path, world: str) -> list[float]:
 
 def test_tagged_text_moves_storage_to_the_subject(tmp_path):
     # Measured (README, world variants): 0.163 at layer 1 on tag6, 0.006 on today's world.
-    tagged, today = mlp_effect_at_subject(tmp_path, "tag6.yaml"), mlp_effect_at_subject(tmp_path, "factworld.yaml")
+    tagged, today = mlp_effect_at_subject(tmp_path, "tag6.yaml"), mlp_effect_at_subject(tmp_path, "sentences.yaml")
     assert max(tagged[:3]) >= 0.15 and max(tagged) > 10 * max(today)
 
 
