@@ -121,7 +121,7 @@ def test_report_reads_real_sweep_fit_and_trace_outputs(tiny_cache, tmp_path):
     folders = [tmp_path / "s", tmp_path / "s" / "L1", tmp_path / "t"]
     assert [type(load(f)) for f in folders[1:]] == [FitRun, TraceRun] and load(folders[2]).family == "llada"
     text = main([*map(str, folders), "--out", str(tmp_path / "report.md")]).read_text()
-    assert "| L1 | llada | ROME corrected L1 |" in text and "### s: llada ROME" in text
+    assert "| L1 | llada | ROME (subject shift) corrected L1 |" in text and "### s: llada ROME" in text
 
 
 def test_rome_labels_say_where_the_shift_was_optimised(tmp_path):
@@ -155,3 +155,10 @@ def test_robustness_rerun_of_a_shown_run_stays_out_of_the_length_tables(tmp_path
     markdown, _ = lengths_section([base, rerun, alone])
     assert "| llada_naive |" in markdown and "llada_naive/robustness" not in markdown
     assert "dream_naive_robustness" in markdown  # nothing else shows its edits
+
+
+def test_keep_context_runs_are_labelled_apart():
+    run = dict(folder=Path("runs/x"), family="llama", method="ROME", layers=[0], per_length={}, counts={},
+               subject_shift=True)
+    assert FitRun(**run).label != FitRun(**run, keep_context=True).label
+    assert "keep_context" in FitRun(**run, keep_context=True).label

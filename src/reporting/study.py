@@ -62,7 +62,9 @@ class FitRun:
     subject_shift: bool = False
     """ROME with the shift at the subject's last token only (``through_update: false``)."""
     per_site: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Teacher-forced efficacy with each edit's update at one site (``edit_sites``): site -> N -> value."""
+    """Efficacy with each edit's update at one site (``edit_sites``): site -> N -> value."""
+    keep_context: bool = False
+    """ROME's update made blind to the edit prompts' other positions (``keep_context``)."""
 
     @property
     def name(self) -> str:
@@ -83,7 +85,8 @@ class FitRun:
     @property
     def label(self) -> str:
         """Method, variant and layers, e.g. "ROME corrected L0", "MEMIT L0-1"."""
-        method = f"{self.method} (subject shift)" if self.subject_shift else self.method
+        method = f"{self.method} (subject shift{', keep_context' if self.keep_context else ''})" \
+            if self.subject_shift else self.method
         return edit_label(method, self.variant, self.layers)
 
 
@@ -143,7 +146,7 @@ def load_fit(folder: Path, summary: dict | None = None) -> FitRun:
     subject_shift = summary["method"] == "ROME" and init.get("through_update") is False
     return FitRun(folder, summary["family"], summary["method"], summary["layers"], summary["per_length"],
                   summary.get("counts", {}), schedule, summary.get("per_decoder", {}), subject_shift,
-                  summary.get("per_site", {}))
+                  summary.get("per_site", {}), bool(init.get("keep_context")))
 
 
 def _trace_family(folder: Path, summary: dict) -> str:
