@@ -47,9 +47,11 @@ class ROME(ValueShiftMethod):
         keys = self.keys(layer, cases)
         # The same averaged k* in W k* and in the denominator (ROME's known inconsistency).
         residual = targets - keys @ module.weight.T
-        U, V = rank_one_factors(keys, residual, self.second_moment(layer), lam=self.insertion_lambda())
         if self.hparams.keep_context:
-            V = context_free_map(keys, self.context_keys(layer, cases), self.second_moment(layer)).to(V)
+            U = residual[:, :, None].float()
+            V = context_free_map(keys, self.context_keys(layer, cases), self.second_moment(layer))
+        else:
+            U, V = rank_one_factors(keys, residual, self.second_moment(layer), lam=self.insertion_lambda())
         return [LowRankPatch(module, U, V)]
 
     def insertion_lambda(self) -> float:

@@ -142,11 +142,7 @@ class ValueShiftMethod(EditMethod):
     def keys(self, layer: int, cases: list[EditCase], patches: list[RowPatch] = ()) -> torch.Tensor:
         """Key k* per edit at ``layer``: the edit site's input at the subject's last token,
         averaged over the context prefixes, under any updates already in ``patches``."""
-        rows, owner = [], []
-        for e, c in enumerate(cases):
-            rows += [self._state_inputs(c, p) for p in c.contexts]
-            owner += [e] * len(c.contexts)
-        owner = torch.tensor(owner)
+        rows, owner = self._context_rows(cases)
         k = self._capture(self.adapter.edit_module(layer), rows, "input", owner, patches)
         total = k.new_zeros(len(cases), k.shape[1]).index_add(0, owner.to(k.device), k)
         return total / torch.bincount(owner)[:, None].to(k)
@@ -155,10 +151,7 @@ class ValueShiftMethod(EditMethod):
     def context_keys(self, layer: int, cases: list[EditCase]) -> list[torch.Tensor]:
         """Per edit, the inputs of ``layer``'s edit site at every position of its context rows
         (as ``keys`` reads them) except the subject's last token, [m, d_in]."""
-        rows, owner = [], []
-        for e, c in enumerate(cases):
-            rows += [self._state_inputs(c, p) for p in c.contexts]
-            owner += [e] * len(c.contexts)
+        rows, owner = self._context_rows(cases)
         ids, mask, pos = self._padded(rows)
         seen: list[torch.Tensor] = []
         handle = self.adapter.edit_module(layer).register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
@@ -167,5 +160,13 @@ class ValueShiftMethod(EditMethod):
         finally:
             handle.remove()
         other = mask.bool() & (torch.arange(ids.shape[1])[None] != pos[:, None])
-        inputs, other, owner = seen[0], other.to(seen[0].device), torch.tensor(owner, device=seen[0].device)
+        inputs, other, owner = seen[0], other.to(seen[0].device), owner.to(seen[0].device)
         return [inputs[owner == e][other[owner == e]] for e in range(len(cases))]
+
+    def _context_rows(self, cases: list[EditCase]) -> tuple[list[tuple[list[int], int]], torch.Tensor]:
+        """Every edit's prompt after each context prefix, as keys are read, and the edit of each row."""
+        rows, owner = [], []
+        for e, c in enumerate(cases):
+            rows += [self._state_inputs(c, p) for p in c.contexts]
+            owner += [e] * len(c.contexts)
+        return rows, torch.tensor(owner)

@@ -9,12 +9,13 @@ family in that family's own checkpoint format (with the tokenizer files beside t
 from __future__ import annotations
 
 import fcntl
-from contextlib import contextmanager
 import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
@@ -123,10 +124,15 @@ def train_families(spec: FactWorldSpec, assets: FactWorldAssets, wanted: set[str
     """Train the ``wanted`` families that ``assets`` lacks, each under its own lock: parallel jobs
     train different families of one world side by side, and a job that needs a family another job
     is training waits for it, then loads it."""
+    @cache  # read once per process, and only if a family needs training
+    def text() -> tuple[PreTrainedTokenizerBase, list]:
+        tokenizer = assets.tokenizer()
+        return tokenizer, training_samples(assets.world(), tokenizer, spec.text, spec.biographies, spec.seed)
+
     for family in [f for f in FAMILY_ORDER if f in wanted]:
         with _locked(assets.root / f".{family}.lock"):
             if not (assets.root / family / "config.json").is_file():
-                _train_family(spec, assets, family)
+                _train_family(spec, assets, family, *text())
             assets.model_paths[family] = assets.root / family
 
 
@@ -142,9 +148,8 @@ def _save(adapter: ModelAdapter, tokenizer: PreTrainedTokenizerBase, folder: Pat
     tokenizer.save_pretrained(str(folder))
 
 
-def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str) -> None:
-    tokenizer = assets.tokenizer()
-    samples = training_samples(assets.world(), tokenizer, spec.text, spec.biographies, spec.seed)
+def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
+                  tokenizer: PreTrainedTokenizerBase, samples: list) -> None:
     # Each family's initial weights come from the spec's seed alone: otherwise they would
     # depend on the process's random start and on which families were trained before it,
     # and one spec (one cache folder) could hold different models on different machines.

@@ -9,7 +9,6 @@ folder there serves ``src.fit`` and ``src.trace`` (its ``world.json`` is beside 
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -92,7 +91,7 @@ def _world_files(spec, config: KamelWorldConfig, folder: Path) -> None:
 def ensure_kamel_models(spec, config: KamelWorldConfig, families: list[str] | None = None):
     """The world, tokenizer and models (trained where missing, as the fact world's are) of a
     KAMEL selection; ``families=[]`` builds the world only. Returns ``FactWorldAssets``."""
-    from .build import FactWorldAssets, _publish, train_families
+    from .build import FactWorldAssets, _locked, _publish, train_families
     from .families import FAMILY_ORDER
 
     root = kamel_dir(spec, config)
@@ -100,8 +99,7 @@ def ensure_kamel_models(spec, config: KamelWorldConfig, families: list[str] | No
     wanted = set(FAMILY_ORDER if families is None else families)
     if "dream" in wanted:
         wanted.add("qwen")  # dream starts from the trained qwen
-    with open(root.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(root.with_suffix(".lock")):
         if not root.is_dir():
             _publish(lambda tmp: _world_files(spec, config, tmp), root)
     assets = FactWorldAssets(root, root / "world.json", root / "tokenizer",

@@ -85,8 +85,8 @@ class FitRun:
     @property
     def label(self) -> str:
         """Method, variant and layers, e.g. "ROME corrected L0", "MEMIT L0-1"."""
-        method = f"{self.method} (subject shift{', keep_context' if self.keep_context else ''})" \
-            if self.subject_shift else self.method
+        shift = "subject shift, keep_context" if self.keep_context else "subject shift"
+        method = f"{self.method} ({shift})" if self.subject_shift else self.method
         return edit_label(method, self.variant, self.layers)
 
 
