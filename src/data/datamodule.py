@@ -20,6 +20,7 @@ from src.data.corpus import load_texts
 from src.data.requests import EditRequest, InvalidRequest
 from src.data.schedules import ScheduleName, revealed_masks
 from src.editing.cases import EditCase, build_case
+from src.factworld.tokens import encode_target
 from src.models import max_positions
 from src.options import require_at_least
 
@@ -93,7 +94,8 @@ class EditDataModule(L.LightningDataModule):
             max_target_tokens: targets longer than this are recorded as failed.
             corpus: text for context prefixes and key statistics: ``factworld``, ``wikitext`` or a text file.
             known_only: keep only requests whose true object the model's own decoder writes
-                (``src.data.known_filter``; the others are recorded as rejected); ``limit`` counts kept ones.
+                (``src.data.known_filter``; the others are recorded as rejected); ``limit`` counts kept
+                ones, and so does ``per_length`` where ``target_lengths`` are given (kamel, factworld).
             seed: seeds request selection, prefixes and schedules.
             source_options: further options of the source's loader (kamel: ``relations``, a list
                 of relation ids, default all; ``split``: train, dev or test; ``templates``).
@@ -142,8 +144,15 @@ class EditDataModule(L.LightningDataModule):
         if self.hparams.known_only:
             from src.data.known_filter import split_known
 
-            requests, unknown = split_known(adapter, tokenizer, requests, wanted=self.hparams.limit,
-                                            decoder=module.decoder_options)
+            if self._quota_after_known:
+                length = lambda r: len(encode_target(tokenizer, r.target_new.strip()))  # noqa: E731
+                requests, unknown = split_known(adapter, tokenizer, requests, wanted=self.hparams.per_length,
+                                                decoder=module.decoder_options, group=length,
+                                                groups=self.hparams.target_lengths)
+                requests = requests[: self.hparams.limit]
+            else:
+                requests, unknown = split_known(adapter, tokenizer, requests, wanted=self.hparams.limit,
+                                                decoder=module.decoder_options)
             self.rejected += [(cid, reason, None) for cid, reason in unknown]
         prefixes = self._prefixes()
         positions = max_positions(module.model_dir)
@@ -158,24 +167,31 @@ class EditDataModule(L.LightningDataModule):
                 self.rejected.append((req.case_id, err.reason, req.to_dict()))
         self.orders = self._sampler_orders(adapter) if self.hparams.schedule == "sampler" else {}
 
+    @property
+    def _quota_after_known(self) -> bool:
+        """Whether ``per_length`` counts known requests (filled length by length after the check)
+        rather than requests drawn before it: a real model knows few facts, fewer long ones."""
+        hp = self.hparams
+        return hp.known_only and hp.source in ("kamel", "factworld") and bool(hp.per_length and hp.target_lengths)
+
     def _requests(self, model_dir: str, tokenizer) -> list[EditRequest]:
         from src.data.sources import describe, load_requests
         from src.data.sources.factworld import factworld_requests
-        from src.factworld.tokens import encode_target
 
         hp = self.hparams
         encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
+        per_length = None if self._quota_after_known else hp.per_length
         if hp.source == "factworld":
             world_file = Path(hp.path) if hp.path else Path(model_dir).parent / "world.json"
             if not world_file.is_file():
                 raise FileNotFoundError(f"data.path: no fact world at {world_file}")
             found = factworld_requests(world_file, encode, target_lengths=hp.target_lengths,
-                                       per_length=hp.per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
+                                       per_length=per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
         else:
             kw: dict[str, Any] = {}
             if hp.source == "kamel":
-                kw = dict(encode=encode, target_lengths=hp.target_lengths,
-                          per_length=hp.per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
+                kw = dict(encode=encode, target_lengths=hp.target_lengths, per_length=per_length,
+                          n_neighbors=hp.n_neighbors, seed=hp.seed)
             found = load_requests(hp.source, hp.path, **kw, **(hp.source_options or {}))
         if self.trainer.global_rank == 0:
             print(describe(found))

@@ -46,7 +46,8 @@ def counterfact_measures(adapter, tokenizer, cases: list[EditCase], patches: lis
     lengths = lambda objs: torch.tensor([max(1, len(o)) for o in objs], dtype=torch.float)  # noqa: E731
     scalar = PromptScores.from_logprobs(new_lp.cpu(), lengths(new), true_lp.cpu(), lengths(true))
     neighbours = [i for i, k in enumerate(kind) if k == "neighborhood"]
-    before = teacher_forced_predictions(adapter, [prompts[i] for i in neighbours], [true[i] for i in neighbours])
+    with patched(patches, torch.full_like(rows[neighbours], -1)):  # the patches' hooks stay on: unpatched rows
+        before = teacher_forced_predictions(adapter, [prompts[i] for i in neighbours], [true[i] for i in neighbours])
     with patched(patches, rows[neighbours]):
         after = teacher_forced_predictions(adapter, [prompts[i] for i in neighbours], [true[i] for i in neighbours])
     kept = dict(zip(neighbours, locality(before, after).tolist())) if neighbours else {}

@@ -1,7 +1,8 @@
 """The two interventions of causal tracing, as forward hooks on an adapter's modules.
 
 ``corrupt_subject`` adds Gaussian noise to the subject's token embeddings; ``restore_states``
-writes clean hidden states back into chosen (row, token) cells of chosen modules' outputs.
+writes clean hidden states back into chosen (row, token) cells of chosen modules' outputs;
+``replay_layers`` lets the layers below the first restored one return the corrupted run's outputs.
 Both work on batches whose row r uses noise sample ``r % samples``, so one forward pass can
 hold many restorations, each under every noise sample.
 """
@@ -82,3 +83,32 @@ def restore_states(adapter: ModelAdapter, template: str, clean: list[torch.Tenso
                 return _replace(out, state)
             stack.callback(adapter.module(template, layer).register_forward_hook(hook).remove)
         yield
+
+
+@contextmanager
+def record_outputs(adapter: ModelAdapter) -> Iterator[list]:
+    """Within the block, the yielded list holds each decoder layer's whole output (every row)."""
+    outputs: list = [None] * adapter.num_layers
+    with ExitStack() as stack:
+        for layer in range(adapter.num_layers):
+            def hook(module, args, out, layer=layer):
+                outputs[layer] = out
+            stack.callback(adapter.module(adapter.layer_module_template, layer).register_forward_hook(hook).remove)
+        yield outputs
+
+
+@contextmanager
+def replay_layers(adapter: ModelAdapter, outputs: list, below: int, repeat: int) -> Iterator[None]:
+    """Within the block, decoder layers ``< below`` skip their computation and return ``outputs``
+    (``record_outputs`` of the corrupted run, one row per noise sample) repeated ``repeat`` times,
+    so row r gets sample r % samples. Below the lowest restored layer a restored run *is* the
+    corrupted run, so recomputing those layers would only repeat it (the trace's main cost)."""
+    layers = [adapter.module(adapter.layer_module_template, layer) for layer in range(below)]
+    for layer, module in enumerate(layers):
+        state = _output(outputs[layer])
+        module.forward = lambda *a, out=outputs[layer], state=state, **k: _replace(out, state.repeat(repeat, 1, 1))
+    try:
+        yield
+    finally:
+        for module in layers:
+            del module.forward  # the class's forward again

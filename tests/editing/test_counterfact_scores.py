@@ -1,5 +1,6 @@
 """CounterFact measures per edit and the known-facts filter, on the tiny fact world's llama."""
 import pytest
+import torch
 
 from src.data.known_filter import UNKNOWN, split_known
 from src.data.requests import EditRequest
@@ -56,3 +57,58 @@ def test_unedited_measures_match_the_probabilities(model):
         assert s["EM"] == pytest.approx((new.exp() - true.exp()).item(), abs=1e-6)
         assert s["locality"] == 1.0  # no patch: nothing changed
         assert 0 <= s["reliability"] <= 1 and s["fluency"] is not None and s["PS"] in (0.0, 1.0)
+
+
+def test_known_filter_fills_a_quota_per_group(model):
+    adapter, tokenizer, world = model
+    reqs = requests(world, 12)
+    known_all, _ = split_known(adapter, tokenizer, reqs)
+    group = lambda r: int(r.case_id) % 3  # noqa: E731
+    known, _ = split_known(adapter, tokenizer, reqs, wanted=1, group=group, groups=[0, 1, 2])
+    first = {}
+    for r in known_all:
+        first.setdefault(group(r), r)
+    assert known == [r for r in known_all if first[group(r)] is r] and len(known) >= 2
+    with pytest.raises(ValueError, match="group needs wanted"):
+        split_known(adapter, tokenizer, reqs, group=group)
+
+
+def test_per_length_counts_known_requests(model, tiny_cache, monkeypatch):
+    """With known_only, per_length is a quota of known requests per length, not a draw before the check."""
+    import src.data.known_filter as known_filter
+    from types import SimpleNamespace
+
+    from src.data.datamodule import EditDataModule
+
+    adapter, tokenizer, _ = model
+    # Every other request checked is "unknown", so a draw of per_length before the check falls short.
+    monkeypatch.setattr(known_filter, "exact_match", lambda a, prompts, *rest: ([i % 2 == 0 for i in range(len(prompts))], None))
+    folder = tiny_cache.model_paths["llama"]
+    data = EditDataModule(source="factworld", target_lengths=[1, 2], per_length=3, known_only=True)
+    data.trainer = SimpleNamespace(global_rank=0, lightning_module=SimpleNamespace(
+        max_batch=64, adapter=adapter, tokenizer=tokenizer, model_dir=str(folder), hparams=SimpleNamespace(model_path=str(folder)),
+        decoder_options={}, extra_decoders={}))
+    data.setup("fit")
+    lengths = [len(c.target_ids) for c in data.cases]
+    assert sorted(lengths) == [1, 1, 1, 2, 2, 2]
+    assert sum(reason == known_filter.UNKNOWN for _, reason, _ in data.rejected) >= 6
+
+
+def test_measures_under_a_live_patch(model):
+    """The patches' hooks are on while the unedited references run (the rows then are unpatched)."""
+    from src.editing.hooks import LowRankPatch
+
+    adapter, tokenizer, world = model
+    cases = [build_case(r, tokenizer, [], 16) for r in requests(world, 2)]
+    module = adapter.edit_module(0)
+    torch.manual_seed(0)
+    for scale in (50.0, 0.0):
+        patch = LowRankPatch(module, scale * torch.randn(2, module.out_features, 1), torch.randn(2, module.in_features, 1))
+        try:
+            measured = counterfact_measures(adapter, tokenizer, cases, [patch], fluency_tokens=2)
+        finally:
+            patch.remove()
+        live, none = (measured, None) if scale else (live, measured)
+    unpatched = counterfact_measures(adapter, tokenizer, cases, [], fluency_tokens=2)
+    assert none == unpatched  # a zero patch changes nothing, its references included
+    assert any(a["EM"] != b["EM"] for a, b in zip(live, unpatched))

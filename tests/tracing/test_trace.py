@@ -53,11 +53,27 @@ def trace(adapter, kind="hidden", target=TARGET, **kw):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_batched_equals_loop(adapter, kind):
-    batched, loop = trace(adapter, kind, batch_size=8), trace(adapter, kind, batched=False)
-    assert batched.effect.abs().max() > 1e-3  # the comparison is not between zeros
-    assert torch.allclose(batched.scores, loop.scores, atol=1e-6)
-    assert batched.corrupted_p == pytest.approx(loop.corrupted_p)
+def test_batched_and_replayed_equal_loop(adapter, kind):
+    loop = trace(adapter, kind, batched=False, replay=False)
+    assert loop.effect.abs().max() > 1e-3  # the comparison is not between zeros
+    for fast in (trace(adapter, kind, batch_size=8, replay=False), trace(adapter, kind, batch_size=8),
+                 trace(adapter, kind, batched=False)):
+        assert torch.allclose(fast.scores, loop.scores, atol=1e-6)
+        assert fast.corrupted_p == pytest.approx(loop.corrupted_p)
+
+
+def test_replay_computes_only_the_layers_from_the_restored_one_up(adapter):
+    computed = []  # an MLP runs only when its layer computes (a replayed layer skips its forward)
+    mlps = [adapter.module(adapter.mlp_module_template, layer) for layer in range(adapter.num_layers)]
+    handles = [m.register_forward_pre_hook(lambda m, a, layer=layer: computed.append(layer)) for layer, m in enumerate(mlps)]
+    try:
+        result = trace(adapter, "hidden", batched=False)
+    finally:
+        for h in handles:
+            h.remove()
+    n, tokens = adapter.num_layers, result.scores.shape[1]
+    assert len(computed) == 2 * n + tokens * sum(n - layer for layer in range(n))  # clean, corrupted, each cell
+    assert all("forward" not in vars(adapter.module(adapter.layer_module_template, layer)) for layer in range(n))
 
 
 def test_reads_first_target_token_where_target_inputs_puts_it(adapter):
