@@ -37,6 +37,11 @@ def _window(summary: dict) -> int | None:
     return (summary.get("config") or {}).get("window")
 
 
+def _layer_ticks(layers: int) -> range:
+    """Every layer up to 16 of them, else every k-th: 30 labels on a 4-inch axis overlap."""
+    return range(0, layers, 1 if layers <= 16 else -(-layers // 10))
+
+
 def _heatmaps(panels: dict[str, tuple[Sequence[Sequence[float]], str]], labels: list[str], title: str) -> Figure:
     """One heatmap per panel title: (table [rows, layers], kind for the colour map); NaN rows stay
     blank. Layer ticks sit at the cell centres."""
@@ -47,7 +52,8 @@ def _heatmaps(panels: dict[str, tuple[Sequence[Sequence[float]], str]], labels: 
         ax.invert_yaxis()
         ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize=7)
         layers = len(table[0]) if len(table) else 0
-        ax.set_xticks([i + 0.5 for i in range(layers)], [str(i) for i in range(layers)])
+        shown = _layer_ticks(layers)
+        ax.set_xticks([i + 0.5 for i in shown], [str(i) for i in shown])
         ax.set_xlabel("layer")
         ax.set_title(name, fontsize=8)
         fig.colorbar(image, ax=ax, label="indirect effect (probability)")
@@ -101,7 +107,7 @@ def lines_figure(summary: dict) -> Figure:
     for ax, kind in zip(axes[0], kinds):
         for group, values in summary["effect"][kind].items():
             ax.plot(range(len(values)), values, marker="o", markersize=3, label=group)
-        ax.set_xticks(range(layers))
+        ax.set_xticks(_layer_ticks(layers))
         ax.set_title(restored(kind, _window(summary), layers), fontsize=8)
         ax.set_xlabel("layer")
     axes[0][0].set_ylabel("average indirect effect (probability)")
