@@ -144,15 +144,12 @@ class EditDataModule(L.LightningDataModule):
         if self.hparams.known_only:
             from src.data.known_filter import split_known
 
-            if self._quota_after_known:
-                length = lambda r: len(encode_target(tokenizer, r.target_new.strip()))  # noqa: E731
-                requests, unknown = split_known(adapter, tokenizer, requests, wanted=self.hparams.per_length,
-                                                decoder=module.decoder_options, group=length,
-                                                groups=self.hparams.target_lengths)
-                requests = requests[: self.hparams.limit]
-            else:
-                requests, unknown = split_known(adapter, tokenizer, requests, wanted=self.hparams.limit,
-                                                decoder=module.decoder_options)
+            hp = self.hparams
+            quota = (dict(wanted=hp.per_length, groups=hp.target_lengths,
+                          group=lambda r: len(encode_target(tokenizer, r.target_new.strip())))
+                     if self._quota_after_known else dict(wanted=hp.limit))
+            requests, unknown = split_known(adapter, tokenizer, requests, decoder=module.decoder_options, **quota)
+            requests = requests[: hp.limit]
             self.rejected += [(cid, reason, None) for cid, reason in unknown]
         prefixes = self._prefixes()
         positions = max_positions(module.model_dir)

@@ -41,9 +41,11 @@ def split_known(adapter: ModelAdapter, tokenizer, requests: Sequence[EditRequest
         for r, hit in zip(part, hits):
             if not hit:
                 rejected.append((r.case_id, UNKNOWN))
-            elif quota is None or taken[key(r)] < quota.get(key(r), 0):
+                continue
+            g = key(r)
+            if quota is None or taken[g] < quota.get(g, 0):
                 known.append(r)
-                taken[key(r)] += 1
+                taken[g] += 1
         if quota is not None and all(taken[g] >= n for g, n in quota.items()):
             break
     return known, rejected

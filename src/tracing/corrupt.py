@@ -3,7 +3,7 @@
 ``corrupt_subject`` adds Gaussian noise to the subject's token embeddings; ``restore_states``
 writes clean hidden states back into chosen (row, token) cells of chosen modules' outputs;
 ``replay_layers`` lets the layers below the first restored one return the corrupted run's outputs.
-Both work on batches whose row r uses noise sample ``r % samples``, so one forward pass can
+All three work on batches whose row r uses noise sample ``r % samples``, so one forward pass can
 hold many restorations, each under every noise sample.
 """
 from __future__ import annotations
