@@ -31,7 +31,8 @@ from .rome import ROME
 @torch.no_grad()
 def counterfact_measures(adapter, tokenizer, cases: list[EditCase], patches: list[RowPatch],
                          fluency_tokens: int) -> list[dict[str, float | None]]:
-    """Per edit: ES, PS, NS, EM, PM, NM, fluency, reliability, generalisation_tf, locality."""
+    """Per edit: ES, PS, NS, EM, PM, NM, fluency (and the unedited model's on the same prompt),
+    reliability, generalisation_tf, locality."""
     prompts, owner, kind, new, true = [], [], [], [], []
     for e, c in enumerate(cases):
         true_ids = encode_target(tokenizer, c.request.target_true or "")
@@ -55,10 +56,12 @@ def counterfact_measures(adapter, tokenizer, cases: list[EditCase], patches: lis
     with patched(patches, rows[edited]):
         accuracy = dict(zip(edited, teacher_forced_token_accuracy(
             adapter, [prompts[i] for i in edited], [new[i] for i in edited]).tolist()))
-    fluency: list[float | None] = [None] * len(cases)
+    fluency: list[float | None] = [None] * 2 * len(cases)
     if fluency_tokens:
-        ids, mask = left_pad([c.prompt.ids for c in cases], adapter.pad_token_id)
-        with patched(patches, torch.arange(len(cases))):
+        # The unedited model writes after the same prompts in the same call (rows bound to -1): the
+        # reference an edited fluency is read against.
+        ids, mask = left_pad([c.prompt.ids for c in cases] * 2, adapter.pad_token_id)
+        with patched(patches, torch.cat([torch.arange(len(cases)), torch.full((len(cases),), -1)])):
             written = generate(adapter, ids, mask, fluency_tokens).tokens.tolist()
         fluency = [text_n_gram_entropy(tokenizer.decode(w, skip_special_tokens=True)) for w in written]
 
@@ -78,6 +81,7 @@ def counterfact_measures(adapter, tokenizer, cases: list[EditCase], patches: lis
 
         (es, em), (ps, pm), (ns, nm) = rate("rewrite", True), rate("paraphrase", True), rate("neighborhood", False)
         out.append({"ES": es, "PS": ps, "NS": ns, "EM": em, "PM": pm, "NM": nm, "fluency": fluency[e],
+                    "fluency_unedited": fluency[len(cases) + e],
                     "reliability": mean([accuracy[i] for i in of("rewrite")]),
                     "generalisation_tf": mean([accuracy[i] for i in of("paraphrase")]),
                     "locality": mean([kept[i] for i in of("neighborhood")])})

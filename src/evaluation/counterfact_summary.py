@@ -3,7 +3,7 @@
 Reads ``edits.jsonl`` (records written by the ``*CounterFact`` methods of
 ``src.editing.counterfact_scores``), writes ``counterfact.json`` beside it and prints one line:
 ROME's ES / PS / NS / S (S = harmonic mean of the three averages, as ROME), EM / PM / NM,
-fluency, and EasyEdit's Reliability / Generalisation / Locality, all as fractions.
+fluency (edited, and unedited on the same prompts), and EasyEdit's Reliability / Generalisation / Locality, all as fractions.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from src.evaluation.counterfact import harmonic_mean
 
-MEASURES = ("ES", "PS", "NS", "EM", "PM", "NM", "fluency", "reliability", "generalisation_tf", "locality")
+MEASURES = ("ES", "PS", "NS", "EM", "PM", "NM", "fluency", "fluency_unedited", "reliability", "generalisation_tf", "locality")
 
 
 def summarize(folder: str | Path) -> dict:

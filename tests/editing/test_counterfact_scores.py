@@ -57,6 +57,7 @@ def test_unedited_measures_match_the_probabilities(model):
         assert s["EM"] == pytest.approx((new.exp() - true.exp()).item(), abs=1e-6)
         assert s["locality"] == 1.0  # no patch: nothing changed
         assert 0 <= s["reliability"] <= 1 and s["fluency"] is not None and s["PS"] in (0.0, 1.0)
+        assert s["fluency_unedited"] == s["fluency"]  # no patch: the edited model is the unedited one
 
 
 def test_known_filter_fills_a_quota_per_group(model):
@@ -111,4 +112,5 @@ def test_measures_under_a_live_patch(model):
         live, none = (measured, None) if scale else (live, measured)
     unpatched = counterfact_measures(adapter, tokenizer, cases, [], fluency_tokens=2)
     assert none == unpatched  # a zero patch changes nothing, its references included
+    assert [m["fluency_unedited"] for m in live] == [m["fluency"] for m in unpatched]  # the reference ignores the patch
     assert any(a["EM"] != b["EM"] for a, b in zip(live, unpatched))
