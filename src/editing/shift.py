@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -29,10 +29,10 @@ class ValueShiftMethod(EditMethod):
     def __init__(self, *args, weight_decay: float = 0.5, clamp_norm_factor: float = 4.0,
                  mom2_source: str | None = "corpus", mom2_samples: int = 2000, mom2_lambda: float = 0.0,
                  cache_dir: str | None = None, through_update: bool = False, mom2_dtype: str = "float64",
-                 **kwargs):
+                 weight_decay_form: Literal["squared", "rome"] = "squared", **kwargs):
         """
         Args:
-            weight_decay: weight of ||delta||^2 / ||v||^2.
+            weight_decay: weight of the penalty on ||delta|| (``weight_decay_form``).
             clamp_norm_factor: after each step, ||delta|| is clamped to this times ||v||.
             mom2_source: text for the key second moment C ("corpus" = the data module's text,
                 a local text file, or null for identity as many ARM configs do).
@@ -44,6 +44,9 @@ class ValueShiftMethod(EditMethod):
                 subject's last token only.
             mom2_dtype: precision of C's Cholesky factor, kept per layer on the model's device
                 (float32 halves its memory at 8B: d_ff^2 x 4 bytes, 1.4 GB at d_ff 18944).
+            weight_decay_form: "squared" penalises ||delta||^2 / ||v||^2 (the fact-world configs'
+                weight decays are tuned to it); "rome" penalises ||delta|| / ||v||^2, as ROME's and
+                MEMIT's published code do, which at ||v|| >> 1 is far weaker.
         """
         super().__init__(*args, **kwargs)
         from src.factworld.build import cache_root
@@ -110,7 +113,8 @@ class ValueShiftMethod(EditMethod):
 
     def penalty(self, n: int) -> torch.Tensor:
         init_norm = self._group["init"].norm(dim=-1)
-        return self.hparams.weight_decay * self.delta[:n].norm(dim=-1) ** 2 / init_norm ** 2
+        power = 1 if self.hparams.weight_decay_form == "rome" else 2
+        return self.hparams.weight_decay * self.delta[:n].norm(dim=-1) ** power / init_norm ** 2
 
     def project(self, n: int) -> None:
         radius = self.hparams.clamp_norm_factor * self._group["init"].norm(dim=-1)
