@@ -23,6 +23,10 @@ from src.editing.rank_one import Whitener, rank_one_factors
 from src.editing.stats import cached_second_moment
 
 
+# The power of ||delta|| in the penalty ``weight_decay * ||delta||^power / ||v||^2``.
+_DECAY_POWER = {"squared": 2, "rome": 1}
+
+
 class ValueShiftMethod(EditMethod):
     """Each edit owns one row of ``delta``, added to ``shift_module``'s output at the subject."""
 
@@ -50,6 +54,10 @@ class ValueShiftMethod(EditMethod):
         """
         super().__init__(*args, **kwargs)
         from src.factworld.build import cache_root
+
+        if weight_decay_form not in _DECAY_POWER:
+            # The Python API skips the CLI's Literal check; a typo must not fall back to a form silently.
+            raise ValueError(f"weight_decay_form must be one of {sorted(_DECAY_POWER)}, got {weight_decay_form!r}")
 
         self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
         self.delta = torch.nn.Parameter(torch.zeros(self.max_batch, self.shift_size()))
@@ -113,7 +121,7 @@ class ValueShiftMethod(EditMethod):
 
     def penalty(self, n: int) -> torch.Tensor:
         init_norm = self._group["init"].norm(dim=-1)
-        power = 1 if self.hparams.weight_decay_form == "rome" else 2
+        power = _DECAY_POWER[self.hparams.weight_decay_form]
         return self.hparams.weight_decay * self.delta[:n].norm(dim=-1) ** power / init_norm ** 2
 
     def project(self, n: int) -> None:

@@ -20,8 +20,7 @@ def test_penalty_form(tiny_cache, form, power):
 
 
 def test_rome_form_is_weaker_for_large_values(tiny_cache):
-    # ||v|| >> 1 on real models (SmolLM2's layer-5 MLP output: ~10-30), where the squared form's
-    # pull on ||delta|| is ||delta|| times ROME's.
+    # At ||delta|| >> 1 (real models' value shifts) the squared form's penalty is ||delta|| times ROME's.
     penalties = {}
     for form in ("squared", "rome"):
         rome = ROME(model_path="factworld:llama@tiny", layers=[0], mom2_source=None, max_batch=1,
@@ -31,3 +30,8 @@ def test_rome_form_is_weaker_for_large_values(tiny_cache):
             rome.delta.fill_(2.0)
         penalties[form] = rome.penalty(1).item()
     assert penalties["squared"] > 10 * penalties["rome"]
+
+
+def test_unknown_form_is_refused(tiny_cache):
+    with pytest.raises(ValueError, match="weight_decay_form"):
+        ROME(model_path="factworld:llama@tiny", layers=[0], mom2_source=None, weight_decay_form="ROME")
