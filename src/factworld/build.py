@@ -156,6 +156,8 @@ def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
     torch.manual_seed(spec.seed)
     adapter = initial_model(family, spec, assets, tokenizer)
     epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
+    if family == "dream" and spec.dream_epochs is not None:
+        epochs = spec.dream_epochs
     loss_on = spec.arm_loss if family in ARM_FAMILIES else spec.mdm_loss
     seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
                           spec.seed, assets.root / "logs", family, loss_on)

@@ -17,7 +17,8 @@ DEFAULT_CONFIG = "factworld.yaml"
 # Fields added after caches existed, with their defaults: hashed only when changed, so that
 # existing caches keep their folders.
 WORLD_HASHED_WHEN_CHANGED = {"name_words": 2}
-HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8}
+HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8,
+                       "dream_epochs": None}
 
 
 @dataclass
@@ -41,6 +42,9 @@ class FactWorldSpec:
     mdm_epochs: int = 45
     """Masked-diffusion passes for llada (from scratch) and dream (on top of the trained qwen);
     MDMs need about twice the ARM's."""
+    dream_epochs: int | None = None
+    """Masked-diffusion passes for dream alone (None: ``mdm_epochs``); it starts from a qwen that
+    already holds the facts, so it may need fewer than llada from scratch."""
     lr: float = 7e-4
     """Peak AdamW learning rate (linear warm-up, cosine decay); MDMs learnt slower at 3e-3."""
     batch_size: int = 128

@@ -184,3 +184,25 @@ def test_cached_families_load_while_another_build_holds_the_lock(tiny_cache):
         loaded_while_locked = bool(found)
     reader.join()
     assert loaded_while_locked and found[0].model_paths["llama"] == tiny_cache.model_paths["llama"]
+
+
+def test_dream_epochs_sets_dream_budget_alone(tiny_cache, monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    spec = replace(load_spec("tiny"), dream_epochs=3)
+    assert spec.spec_hash() != load_spec("tiny").spec_hash()
+    assert replace(spec, dream_epochs=None).spec_hash() == load_spec("tiny").spec_hash()
+    monkeypatch.setenv("MDM_EDIT_CACHE", str(tmp_path))
+    assets = build.ensure_world(spec)
+    # qwen comes from the tiny cache, so only llada and dream train here.
+    (assets.root / "qwen").symlink_to(tiny_cache.model_paths["qwen"])
+    assets.model_paths["qwen"] = assets.root / "qwen"
+    epochs = {}
+
+    def record(adapter, samples, tokenizer, n_epochs, lr, batch_size, eos_prob, seed, log_dir, name, loss_on):
+        epochs[name] = n_epochs
+        return 0.0
+
+    monkeypatch.setattr(build, "train_model", record)
+    build.train_families(spec, assets, {"llada", "dream"})
+    assert epochs == {"llada": spec.mdm_epochs, "dream": 3}
