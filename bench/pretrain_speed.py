@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from src.factworld.build import ensure_world
+from src.factworld.build import ensure_world, training_budget
 from src.factworld.data import FactDataModule
-from src.factworld.families import ARM_FAMILIES, new_model
-from src.factworld.objectives import ARMObjective, MDMObjective
+from src.factworld.families import new_model
+from src.factworld.objectives import objective_for
 from src.factworld.spec import load_spec
 from src.factworld.text import training_samples
 
@@ -30,8 +30,7 @@ WARMUP = 3
 def seconds_per_batch(family: str, mode: str, spec, tokenizer, batches: list) -> tuple[float, float]:
     torch.manual_seed(spec.seed)
     adapter = new_model(family, tokenizer, spec.hidden_size, spec.num_layers, spec.num_heads, spec.mlp_size)
-    arm = family in ARM_FAMILIES
-    objective = (ARMObjective if arm else MDMObjective)(adapter, loss_on=spec.arm_loss if arm else spec.mdm_loss)
+    objective = objective_for(adapter, training_budget(spec, family)[1], spec.lr)
     if mode == "compile":
         adapter.network = torch.compile(adapter.network, dynamic=True)
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=spec.lr)

@@ -5,7 +5,7 @@ import math
 def test_pretrain_speed_rows(tiny_cache):
     from bench.pretrain_speed import main
 
-    rows = main(["--config", "tiny.yaml", "--batches", "2", "--modes", "fp32", "bf16", "--threads", "1",
+    rows = main(["--config", "tiny.yaml", "--batches", "2", "--modes", "fp32", "bf16",
                  "--families", "llama", "llada"])
     assert [(r["family"], r["mode"]) for r in rows] == [("llama", "fp32"), ("llama", "bf16"),
                                                         ("llada", "fp32"), ("llada", "bf16")]

@@ -148,6 +148,14 @@ def _save(adapter: ModelAdapter, tokenizer: PreTrainedTokenizerBase, folder: Pat
     tokenizer.save_pretrained(str(folder))
 
 
+def training_budget(spec: FactWorldSpec, family: str) -> tuple[int, str]:
+    """(epochs, loss_on) of a family's pretraining under ``spec``."""
+    if family in ARM_FAMILIES:
+        return spec.arm_epochs, spec.arm_loss
+    epochs = spec.dream_epochs if family == "dream" and spec.dream_epochs is not None else spec.mdm_epochs
+    return epochs, spec.mdm_loss
+
+
 def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
                   tokenizer: PreTrainedTokenizerBase, samples: list) -> None:
     # Each family's initial weights come from the spec's seed alone: otherwise they would
@@ -155,10 +163,7 @@ def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
     # and one spec (one cache folder) could hold different models on different machines.
     torch.manual_seed(spec.seed)
     adapter = initial_model(family, spec, assets, tokenizer)
-    epochs = spec.arm_epochs if family in ARM_FAMILIES else spec.mdm_epochs
-    if family == "dream" and spec.dream_epochs is not None:
-        epochs = spec.dream_epochs
-    loss_on = spec.arm_loss if family in ARM_FAMILIES else spec.mdm_loss
+    epochs, loss_on = training_budget(spec, family)
     seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
                           spec.seed, assets.root / "logs", family, loss_on)
     _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)

@@ -90,3 +90,8 @@ class MDMObjective(PretrainObjective):
         ce = F.cross_entropy(logits[masked], ids[masked], reduction="none")
         weight = (length / k).unsqueeze(1).expand_as(ids)[masked]
         return (ce * weight).sum() / span.sum()
+
+
+def objective_for(adapter: ModelAdapter, loss_on: str = "object", lr: float = 7e-4) -> PretrainObjective:
+    """The family's pretraining objective: next-token for ARMs, masked diffusion for MDMs."""
+    return (ARMObjective if adapter.kind == "arm" else MDMObjective)(adapter, loss_on=loss_on, lr=lr)

@@ -13,7 +13,7 @@ from src.progress import use_line_progress
 from src.quiet import quiet_libraries
 
 from .data import FactDataModule
-from .objectives import ARMObjective, MDMObjective
+from .objectives import objective_for
 from .text import Sample
 
 
@@ -31,7 +31,7 @@ def train_model(adapter: ModelAdapter, samples: list[Sample],
     print(f"training the fact-world {name} model: first use of this world and family, so it is built "
           f"once ({epochs} epochs over {len(samples)} samples) and cached in {cached_in}", flush=True)
     L.seed_everything(seed, verbose=False)
-    objective = (ARMObjective if adapter.kind == "arm" else MDMObjective)(adapter, loss_on=loss_on, lr=lr)
+    objective = objective_for(adapter, loss_on, lr)
     data = FactDataModule(samples, tokenizer.pad_token_id, tokenizer.eos_token_id, batch_size, eos_prob, seed)
     batches = -(-len(samples) // batch_size)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs,
