@@ -18,7 +18,7 @@ DEFAULT_CONFIG = "factworld.yaml"
 # existing caches keep their folders.
 WORLD_HASHED_WHEN_CHANGED = {"name_words": 2}
 HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8,
-                       "dream_epochs": None}
+                       "dream_epochs": None, "grad_clip": None}
 
 
 @dataclass
@@ -47,6 +47,8 @@ class FactWorldSpec:
     already holds the facts, so it may need fewer than llada from scratch."""
     lr: float = 7e-4
     """Peak AdamW learning rate (linear warm-up, cosine decay); MDMs learnt slower at 3e-3."""
+    grad_clip: float | None = None
+    """Clip each step's gradient to this global norm (None: no clipping)."""
     batch_size: int = 128
     """Sentences per optimiser step."""
     eos_prob: float = 0.1

@@ -20,11 +20,12 @@ from .text import Sample
 def train_model(adapter: ModelAdapter, samples: list[Sample],
                 tokenizer: PreTrainedTokenizerBase, epochs: int, lr: float, batch_size: int,
                 eos_prob: float, seed: int, log_dir: Path, name: str, loss_on: str = "object",
-                cached_in: Path | None = None) -> float:
+                cached_in: Path | None = None, grad_clip: float | None = None) -> float:
     """Train ``adapter`` in place (ARMs: next-token loss, MDMs: masked diffusion loss, on the
     ``loss_on`` tokens: "object" or "sequence") on CPU; TensorBoard logs go to ``log_dir/name``.
     Says first what it trains and where the model will be cached (``cached_in``, default
-    ``log_dir/../name``, as ``build.py`` lays the cache out), then shows progress (one line per
+    ``log_dir/../name``, as ``build.py`` lays the cache out; ``grad_clip`` the gradient's largest
+    global norm, None for no clipping), then shows progress (one line per
     10% where stdout is no terminal). Returns the training wall time in seconds."""
     quiet_libraries()
     cached_in = cached_in or Path(log_dir).parent / name
@@ -36,7 +37,7 @@ def train_model(adapter: ModelAdapter, samples: list[Sample],
     batches = -(-len(samples) // batch_size)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs,
                         logger=TensorBoardLogger(str(log_dir), name=name, version=""),
-                        enable_checkpointing=False, enable_model_summary=False,
+                        enable_checkpointing=False, enable_model_summary=False, gradient_clip_val=grad_clip,
                         log_every_n_steps=max(1, min(10, batches)))
     use_line_progress(trainer, f"training {name}")
     start = time.perf_counter()
