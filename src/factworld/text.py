@@ -10,6 +10,8 @@ A sample is a list of (prompt ids, object ids) sentences; the collator joins the
 its objects in the biography's order ("Vel Mora Xan Kor Dal ..."): the name's last token must
 then predict the subject's attributes without any relation word, which is pressure to store
 them at the name (sentences alone let the last prompt token look the fact up itself).
+``text="tags"`` keeps only that tag line of each biography: the same pressure on the name at
+about a fifth of a biography's tokens.
 """
 from __future__ import annotations
 
@@ -24,19 +26,21 @@ from .world import World
 
 Pair = tuple[list[int], list[int]]
 Sample = list[Pair]
-TextForm = Literal["sentences", "biography", "tagged"]
+TextForm = Literal["sentences", "biography", "tagged", "tags"]
+BIOGRAPHY_FORMS = ("biography", "tagged", "tags")
 
 
 def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: TextForm = "sentences",
                      biographies: int = 8, seed: int = 0) -> list[Sample]:
     """Every single-fact sentence as its own sample (the format prompts are evaluated in), plus,
     for ``text="biography"`` or ``"tagged"``, ``biographies`` samples per subject: all its
-    facts, shuffled, each under a random template of its relation (after the tag line)."""
+    facts, shuffled, each under a random template of its relation (after the tag line); for
+    ``"tags"`` the tag line alone."""
     samples: list[Sample] = [[pair] for pair in encode_sentences(world, tokenizer)]
     if text == "sentences":
         return samples
-    if text not in ("biography", "tagged"):
-        raise ValueError(f"text={text!r}: choose 'sentences', 'biography' or 'tagged'")
+    if text not in BIOGRAPHY_FORMS:
+        raise ValueError(f"text={text!r}: choose 'sentences' or one of {BIOGRAPHY_FORMS}")
     relations = {r.name: r for r in world.relations}
     rng = random.Random(seed)
     by_subject = defaultdict(list)
@@ -48,8 +52,8 @@ def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: Tex
             sample = [(encode_prompt(tokenizer, relations[f.relation].prompt(
                 f.subject, rng.randrange(len(relations[f.relation].templates)))),
                 encode_target(tokenizer, f.object)) for f in facts]
-            if text == "tagged":
+            if text in ("tagged", "tags"):
                 tags = [t for f in facts for t in encode_target(tokenizer, f.object)]
-                sample.insert(0, (encode_prompt(tokenizer, subject), tags))
+                sample = [(encode_prompt(tokenizer, subject), tags)] + (sample if text == "tagged" else [])
             samples.append(sample)
     return samples

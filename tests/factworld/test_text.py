@@ -80,3 +80,12 @@ def test_tagged_biographies_open_with_the_name_and_its_objects(tiny_cache):
     assert name == encode_prompt(tokenizer, subject)
     assert tags == [t for _, obj in rest for t in obj]
     assert len(rest) == len(world.relations) and rest == plain[0]
+
+
+def test_tags_text_keeps_only_each_biographys_tag_line(tiny_cache):
+    world, tokenizer = tiny_cache.world(), tiny_cache.tokenizer()
+    singles = len(world.sentences())
+    tagged = training_samples(world, tokenizer, "tagged", biographies=2, seed=0)
+    tags = training_samples(world, tokenizer, "tags", biographies=2, seed=0)
+    assert tags[:singles] == tagged[:singles]
+    assert [s[:1] for s in tagged[singles:]] == tags[singles:] and all(len(s) == 1 for s in tags[singles:])
