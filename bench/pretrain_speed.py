@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     tokenizer = assets.tokenizer()
     samples = training_samples(assets.world(), tokenizer, spec.text, spec.biographies, spec.seed)
     loader = FactDataModule(samples, tokenizer.pad_token_id, tokenizer.eos_token_id, spec.batch_size,
-                            spec.eos_prob, spec.seed).train_dataloader()
+                            spec.eos_prob, spec.seed, spec.mdm_tie_copies).train_dataloader()
     epoch = list(loader)
     batches = epoch[:WARMUP + args.batches]
     print(f"{args.config}: {len(samples)} samples, {len(epoch)} batches per epoch, {args.threads} thread(s)")

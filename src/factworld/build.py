@@ -165,7 +165,8 @@ def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
     adapter = initial_model(family, spec, assets, tokenizer)
     epochs, loss_on = training_budget(spec, family)
     seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
-                          spec.seed, assets.root / "logs", family, loss_on, grad_clip=spec.grad_clip)
+                          spec.seed, assets.root / "logs", family, loss_on, grad_clip=spec.grad_clip,
+                          tie_copies=spec.mdm_tie_copies and family not in ARM_FAMILIES)
     _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
     with _locked(assets.root / ".timings.lock"):  # other families' jobs write it too
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})

@@ -39,32 +39,46 @@ class LengthBatches(Sampler[list[int]]):
 
 
 def collate_right(batch: list[Sample], pad_id: int, eos_id: int, eos_prob: float,
-                  rng: random.Random) -> dict[str, torch.Tensor]:
+                  rng: random.Random, tie_copies: bool = False) -> dict[str, torch.Tensor]:
     """Right-pad rows of prompt+object(+EOS) sentences. ``span`` marks the object tokens.
 
-    EOS separates the sentences of a sample, and follows its last object in only some rows, so
+    EOS separates the sentences of a sample (a pair with an empty prompt continues the one
+    before it, as a tag line's objects do), and follows its last object in only some rows, so
     that MDMs learn both "the answer fills the masks" (gen_length = object length) and "the
     answer ends here" (longer gen_length).
+
+    ``group`` [B, L] names, for each token, the position of the first token masked together
+    with it: itself, or with ``tie_copies`` the first copy of the same object token in the row
+    (a tagged biography names each object twice: in the tag line and in its sentence).
     """
-    rows, spans = [], []
+    rows, spans, groups = [], [], []
     for sample in batch:
-        row, span = [], []
+        row, span, group, first = [], [], [], {}
         for i, (prompt, obj) in enumerate(sample):
+            ends_sentence = i == len(sample) - 1 or len(sample[i + 1][0]) > 0
             last = i == len(sample) - 1
-            target = list(obj) + ([eos_id] if not last or rng.random() < eos_prob else [])
-            row += list(prompt) + target
+            target = list(obj) + ([eos_id] if ends_sentence and (not last or rng.random() < eos_prob) else [])
+            group += range(len(row), len(row) + len(prompt))
+            row += list(prompt)
+            for j, token in enumerate(target):
+                key = (tuple(obj), j) if tie_copies and j < len(obj) else len(row)
+                group.append(first.setdefault(key, len(row)))
+                row.append(token)
             span += [0] * len(prompt) + [1] * len(target)
         rows.append(row)
         spans.append(span)
+        groups.append(group)
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     span = torch.zeros((len(rows), width), dtype=torch.bool)
     attn = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (r, s) in enumerate(zip(rows, spans)):
+    group = torch.arange(width).repeat(len(rows), 1)
+    for i, (r, s, g) in enumerate(zip(rows, spans, groups)):
         ids[i, : len(r)] = torch.tensor(r)
         span[i, : len(s)] = torch.tensor(s, dtype=torch.bool)
         attn[i, : len(r)] = 1
-    return {"input_ids": ids, "attention_mask": attn, "span": span}
+        group[i, : len(g)] = torch.tensor(g)
+    return {"input_ids": ids, "attention_mask": attn, "span": span, "group": group}
 
 
 class FactDataModule(L.LightningDataModule):
@@ -72,15 +86,16 @@ class FactDataModule(L.LightningDataModule):
 
     Args: ``samples`` lists of (prompt ids, object ids) sentences; ``pad_id`` / ``eos_id`` the tokenizer's;
     ``batch_size`` sentences per batch; ``eos_prob`` share of rows with EOS after the object;
-    ``seed`` of the batch order and the EOS draws.
+    ``seed`` of the batch order and the EOS draws; ``tie_copies`` masks an object token
+    together with its copies in the sample (``collate_right``).
     """
 
     def __init__(self, samples: list[Sample], pad_id: int, eos_id: int, batch_size: int = 128,
-                 eos_prob: float = 0.1, seed: int = 0):
+                 eos_prob: float = 0.1, seed: int = 0, tie_copies: bool = False):
         super().__init__()
         self.samples = samples
         self.pad_id, self.eos_id = pad_id, eos_id
-        self.batch_size, self.eos_prob = batch_size, eos_prob
+        self.batch_size, self.eos_prob, self.tie_copies = batch_size, eos_prob, tie_copies
         self.rng = random.Random(seed)
         self.sampler = LengthBatches([sum(len(p) + len(o) for p, o in s) for s in samples], batch_size, seed)
 
@@ -88,4 +103,4 @@ class FactDataModule(L.LightningDataModule):
         # A list is a map-style dataset; the sampler yields whole batches of indices.
         return DataLoader(self.samples, batch_sampler=self.sampler,
                           collate_fn=lambda b: collate_right(b, self.pad_id, self.eos_id,
-                                                             self.eos_prob, self.rng))
+                                                             self.eos_prob, self.rng, self.tie_copies))

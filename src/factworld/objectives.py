@@ -70,8 +70,13 @@ class ARMObjective(PretrainObjective):
 
 class MDMObjective(PretrainObjective):
     """Masked-diffusion loss (LLaDA's SFT form, with the mask count drawn directly): per row mask
-    k ~ U{1..L} of its L object tokens (``loss_on="sequence"``: of all its tokens, as LLaDA and
-    Dream pretrain), cross-entropy on the masked ones weighted by L/k.
+    k ~ U{1..G} of its G groups of loss tokens (``loss_on``: the object tokens, or all its tokens
+    as LLaDA and Dream pretrain), cross-entropy on the masked ones weighted by G/k.
+
+    A group is one token, or a token and its copies in the sample (the batch's ``group``, from
+    ``collate_right`` with ``tie_copies``): an object named in a tag line and again in its
+    sentence is then masked in both places or in neither, so it must be recalled rather than
+    copied from its other mention.
 
     Every k is one of the states the sampler visits (N masks, then N-1, ...). Drawing t ~ U(0, 1)
     and weighting by 1/t is the same objective in expectation, but a row with a tiny t and one
@@ -80,15 +85,19 @@ class MDMObjective(PretrainObjective):
 
     def loss(self, batch):
         ids, span = batch["input_ids"], loss_span(batch, self.loss_on)
-        length = span.sum(dim=1)
-        k = (torch.rand(length.shape, device=ids.device) * length).long() + 1
-        # The k span positions with the lowest random scores are masked (scores > 1 off the span).
-        scores = torch.rand(ids.shape, device=ids.device).masked_fill(~span, 2.0)
-        masked = scores.argsort(dim=1).argsort(dim=1) < k.unsqueeze(1)
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        group = batch.get("group", positions.expand_as(ids))
+        heads = span & (group == positions)  # one token stands for each group
+        count = heads.sum(dim=1)
+        k = (torch.rand(count.shape, device=ids.device) * count).long() + 1
+        # The k groups whose heads have the lowest random scores are masked (scores > 1 elsewhere).
+        scores = torch.rand(ids.shape, device=ids.device).masked_fill(~heads, 2.0)
+        chosen = scores.argsort(dim=1).argsort(dim=1) < k.unsqueeze(1)
+        masked = chosen.gather(1, group) & span
         noisy = torch.where(masked, torch.full_like(ids, self.adapter.mask_token_id), ids)
         logits = self.adapter.token_logits(noisy, batch["attention_mask"])
         ce = F.cross_entropy(logits[masked], ids[masked], reduction="none")
-        weight = (length / k).unsqueeze(1).expand_as(ids)[masked]
+        weight = (count / k).unsqueeze(1).expand_as(ids)[masked]
         return (ce * weight).sum() / span.sum()
 
 

@@ -18,7 +18,7 @@ DEFAULT_CONFIG = "factworld.yaml"
 # existing caches keep their folders.
 WORLD_HASHED_WHEN_CHANGED = {"name_words": 2}
 HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8,
-                       "dream_epochs": None, "grad_clip": None}
+                       "dream_epochs": None, "grad_clip": None, "mdm_tie_copies": False}
 
 
 @dataclass
@@ -62,6 +62,10 @@ class FactWorldSpec:
     mdm_loss: Literal["object", "sequence"] = "object"
     """Tokens the MDMs' masking draws from: the objects only, or every token (as LLaDA and Dream
     pretrain)."""
+    mdm_tie_copies: bool = False
+    """Mask an object token together with its copies in the same sample (a tagged biography names
+    each object in its tag line and in its sentence), so the MDMs recall masked objects instead
+    of copying them from their other mention."""
     text: TextForm = "sentences"
     """Pretraining samples: one fact sentence each, or those plus biographies (several facts of
     one subject per sample, shuffled, random templates; ``src.factworld.text``)."""

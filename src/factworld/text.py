@@ -4,7 +4,8 @@
 Controlled studies of storage (Allen-Zhu and Li, Physics of Language Models 3.1) found facts
 become readable at an entity's name only with such augmented text: several attribute sentences
 per entity in one sample, their order shuffled, each a random paraphrase with the full name.
-A sample is a list of (prompt ids, object ids) sentences; the collator joins them with EOS.
+A sample is a list of (prompt ids, object ids) pairs; a pair with an empty prompt continues
+the sentence before it, and the collator joins sentences with EOS.
 
 ``text="tagged"`` opens each biography with a tag line, the subject's name followed at once by
 its objects in the biography's order ("Vel Mora Xan Kor Dal ..."): the name's last token must
@@ -53,7 +54,10 @@ def training_samples(world: World, tokenizer: PreTrainedTokenizerBase, text: Tex
                 f.subject, rng.randrange(len(relations[f.relation].templates)))),
                 encode_target(tokenizer, f.object)) for f in facts]
             if text in ("tagged", "tags"):
-                tags = [t for f in facts for t in encode_target(tokenizer, f.object)]
-                sample = [(encode_prompt(tokenizer, subject), tags)] + (sample if text == "tagged" else [])
+                # One pair per object, the later ones with no prompt: they continue the tag line
+                # (no EOS between them), and each object stays its own span for tied masking.
+                tags = [([], obj) for _, obj in sample]
+                tags[0] = (encode_prompt(tokenizer, subject), tags[0][1])
+                sample = tags + (sample if text == "tagged" else [])
             samples.append(sample)
     return samples

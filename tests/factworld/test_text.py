@@ -75,11 +75,45 @@ def test_tagged_biographies_open_with_the_name_and_its_objects(tiny_cache):
     singles = len(world.sentences())
     bios = training_samples(world, tokenizer, "tagged", biographies=2, seed=0)[singles:]
     plain = training_samples(world, tokenizer, "biography", biographies=2, seed=0)[singles:]
-    subject = world.subjects[0]
-    (name, tags), rest = bios[0][0], bios[0][1:]
-    assert name == encode_prompt(tokenizer, subject)
-    assert tags == [t for _, obj in rest for t in obj]
-    assert len(rest) == len(world.relations) and rest == plain[0]
+    subject, k = world.subjects[0], len(world.relations)
+    tags, rest = bios[0][:k], bios[0][k:]
+    # The tag line: the name, then each object as a pair of its own that continues the line.
+    assert tags[0][0] == encode_prompt(tokenizer, subject) and all(p == [] for p, _ in tags[1:])
+    assert [obj for _, obj in tags] == [obj for _, obj in rest]
+    assert len(rest) == k and rest == plain[0]
+    # Collated, the tag line is one sentence: the name and its objects with no EOS between them.
+    eos = tokenizer.eos_token_id
+    ids = collate_right([bios[0]], tokenizer.pad_token_id, eos, 0.0, random.Random(0))["input_ids"][0].tolist()
+    line = [t for pair in tags for t in pair[0] + pair[1]]
+    assert ids[:len(line) + 1] == line + [eos]
+
+
+def test_tied_copies_share_a_group_and_are_masked_together(tiny_cache, monkeypatch):
+    tokenizer = tiny_cache.tokenizer()
+    # A tag line naming objects [7, 8] and [9], then their sentences.
+    sample = [([5], [7, 8]), ([], [9]), ([6], [7, 8]), ([4], [9])]
+    eos = tokenizer.eos_token_id
+    plain = collate_right([sample], tokenizer.pad_token_id, eos, 0.0, random.Random(0))
+    tied = collate_right([sample], tokenizer.pad_token_id, eos, 0.0, random.Random(0), tie_copies=True)
+    assert plain["input_ids"][0].tolist() == [5, 7, 8, 9, eos, 6, 7, 8, eos, 4, 9]
+    assert torch.equal(plain["input_ids"], tied["input_ids"]) and torch.equal(plain["span"], tied["span"])
+    assert plain["group"][0].tolist() == list(range(11))
+    # Each object token's copy points at its first mention; EOS and prompt tokens stay their own.
+    assert tied["group"][0].tolist() == [0, 1, 2, 3, 4, 5, 1, 2, 8, 9, 3]
+
+    adapter = load_model(tiny_cache.model_paths["llada"])
+    seen = []
+    monkeypatch.setattr(adapter, "token_logits", lambda ids, mask: seen.append(ids == adapter.mask_token_id)
+                        or torch.zeros(*ids.shape, adapter.vocab_size))
+    torch.manual_seed(0)
+    for _ in range(40):
+        MDMObjective(adapter, loss_on="object").loss(tied)
+        MDMObjective(adapter, loss_on="object").loss(plain)
+    tied_masks, plain_masks = torch.cat(seen[0::2]), torch.cat(seen[1::2])
+    for first, copy in ((1, 6), (2, 7), (3, 10)):
+        assert torch.equal(tied_masks[:, first], tied_masks[:, copy])
+    # Untied, some draw masks one mention and leaves its copy in view.
+    assert (plain_masks[:, 1] != plain_masks[:, 6]).any()
 
 
 def test_tags_text_keeps_only_each_biographys_tag_line(tiny_cache):
@@ -88,4 +122,5 @@ def test_tags_text_keeps_only_each_biographys_tag_line(tiny_cache):
     tagged = training_samples(world, tokenizer, "tagged", biographies=2, seed=0)
     tags = training_samples(world, tokenizer, "tags", biographies=2, seed=0)
     assert tags[:singles] == tagged[:singles]
-    assert [s[:1] for s in tagged[singles:]] == tags[singles:] and all(len(s) == 1 for s in tags[singles:])
+    k = len(world.relations)
+    assert [s[:k] for s in tagged[singles:]] == tags[singles:] and all(len(s) == k for s in tags[singles:])
