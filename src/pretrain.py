@@ -3,6 +3,7 @@
     python -m src.pretrain --config factworld.yaml                  # train what is missing, then recall
     python -m src.pretrain --config factworld.yaml --recall-only    # recall of the cached models
     python -m src.pretrain --config tiny.yaml --families '[llama, llada]'
+    python -m src.pretrain --config factworld.yaml --jobs 1   # one family at a time, all cores each
 
 A bare config name is looked up in configs/pretrain/, then configs/. The cache folder is
 ``$MDM_EDIT_CACHE`` or ``./.cache/mdm-edit`` (see ``src.factworld.build``).
@@ -10,6 +11,7 @@ A bare config name is looked up in configs/pretrain/, then configs/. The cache f
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Literal, Optional
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser.add_argument("--config", action=ActionConfigFile, help="A config file or a bare config name.")
     parser.add_argument("--families", type=Optional[list[Family]], default=None,
                         help="Families to train and measure (default: all four).")
+    parser.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))),
+                        help="Families trained side by side, each in its own process with cores / jobs threads "
+                             "(default: 2, or 1 on one core); dream starts once qwen is trained.")
     parser.add_argument("--recall-only", action="store_true", help="Measure the cached models; train nothing.")
     parser.add_argument("--recall_batch_size", type=int, default=256, help="Prompts decoded together.")
     parser.add_argument("--kamel", type=Optional[KamelWorldConfig], default=None,
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     if (kamel := parser.instantiate_classes(cfg).kamel) is not None:
         assets = ensure_kamel_models(spec, kamel, [] if cfg.recall_only else families)
     else:
-        assets = ensure_world(spec) if cfg.recall_only else ensure_models(spec, families)
+        assets = ensure_world(spec) if cfg.recall_only else ensure_models(spec, families, cfg.jobs)
     build_seconds = time.perf_counter() - start
     rows = recall_table(assets, families, cfg.recall_batch_size)
     print(f"cache: {assets.root}")

@@ -210,3 +210,16 @@ def test_dream_epochs_grad_clip_and_tied_masking_reach_training(tiny_cache, monk
     build.train_families(spec, assets, {"llada", "dream"})
     assert epochs == {"llada": spec.mdm_epochs, "dream": 3} and clips == {1.0}
     assert ties == {"llada": True, "dream": True}
+
+
+def test_parallel_training_builds_the_models_serial_training_builds(tiny_cache, monkeypatch, tmp_path):
+    # llama and qwen train side by side in two processes, then dream from that qwen.
+    monkeypatch.setenv("MDM_EDIT_CACHE", str(tmp_path))
+    assets = build.ensure_models(load_spec("tiny"), ["llama", "dream"], jobs=2)
+    assert set(assets.model_paths) == {"llama", "qwen", "dream"}
+    for family in ("llama", "dream"):
+        parallel = load_model(assets.model_paths[family]).state_dict()
+        serial = load_model(tiny_cache.model_paths[family]).state_dict()
+        assert parallel.keys() == serial.keys()
+        for name in serial:
+            torch.testing.assert_close(parallel[name], serial[name], rtol=1e-3, atol=1e-4, msg=f"{family} {name}")
