@@ -1,0 +1,162 @@
+"""Where ROME's written update acts: for an edit with key k* (the edit site's input at the
+subject's last token), the rank-one update ``r (C^-1 k*)^T / (k*^T C^-1 k*)`` adds
+``c_p r`` to the edit site's output at every position p, with
+
+    c_p = (C^-1 k*)^T k_p / (C^-1 k*)^T k*      (1 at the subject's last token).
+
+ROME optimises its value shift at the subject's last token only, so whatever reaches the other
+positions is an edit it never optimised. This measures c_p for the unedited model over the
+requests of a fact world, per layer, grouped by where p is in the edit's input (the prompt and,
+as each family reads its target, the teacher-forced object tokens or the [MASK]s):
+
+    python -m src.evaluation.update_reach --model factworld:llama --layers 0 1 2
+
+writes ``runs/reach/<family>/reach.json``. C is the one the edit configs use (the world's
+sentences, ``--mom2_samples``, cached beside theirs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from src.data.corpus import load_texts
+from src.data.requests import InvalidRequest
+from src.editing.cases import build_case
+from src.editing.rank_one import whiten
+from src.editing.stats import cached_second_moment
+from src.models import load_model, load_tokenizer
+from src.models.base import ModelAdapter
+
+LENGTHS = [1, 2, 3, 4]  # target lengths of the requests measured, as the edit configs draw them
+GROUPS = ("before_subject", "subject", "subject_last", "after_subject", "last", "object")
+
+
+def position_groups(prompt_len: int, first: int, subject_last: int, target_len: int) -> list[str]:
+    """The group of each position of ``target_inputs``: prompt tokens by their place around
+    the subject (its tokens ``first``..``subject_last``), then the target's positions."""
+    groups = []
+    for p in range(prompt_len):
+        if p == subject_last:
+            groups.append("subject_last")
+        elif p == prompt_len - 1:
+            groups.append("last")
+        elif p < first:
+            groups.append("before_subject")
+        elif p < subject_last:
+            groups.append("subject")
+        else:
+            groups.append("after_subject")
+    return groups + ["object"] * target_len
+
+
+def subject_first(tokenizer, template: str, subject: str) -> int:
+    """Index of the subject's first token in the prompt (``encode_with_subject`` finds its last)."""
+    start = template.index("{}")
+    offsets = tokenizer(template.replace("{}", subject, 1), return_offsets_mapping=True)["offset_mapping"]
+    return next(i for i, (a, b) in enumerate(offsets) if b > a and b > start)
+
+
+@torch.no_grad()
+def reach(adapter: ModelAdapter, layer: int, rows: list[tuple[list[int], list[str], int]],
+          second_moment: torch.Tensor | None) -> list[tuple[str, float]]:
+    """(group, c_p) for every position of every row; a row is (ids, group per position,
+    index of the subject's last token)."""
+    module = adapter.edit_module(layer)
+    out = []
+    for ids, groups, subject_last in rows:
+        seen = []
+        handle = module.register_forward_hook(lambda m, i, o: seen.append(i[0][0].detach()))
+        try:
+            adapter(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+        finally:
+            handle.remove()
+        keys = seen[0].double()
+        u = whiten(keys[subject_last][None], second_moment)[0]
+        c = keys @ u / (keys[subject_last] @ u)
+        out += list(zip(groups, c.tolist()))
+    return out
+
+
+def summarise(pairs: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
+    """Per group: mean c, mean |c| and the number of positions."""
+    table = {}
+    for group in GROUPS:
+        values = [c for g, c in pairs if g == group]
+        if values:
+            table[group] = {"mean": sum(values) / len(values), "mean_abs": sum(map(abs, values)) / len(values),
+                            "n": len(values)}
+    return table
+
+
+def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples: int = 2000) -> dict:
+    from src.data.sources.factworld import factworld_requests
+    from src.factworld.build import cache_root, resolve_model_path
+    from src.factworld.tokens import encode_target
+    from src.factworld.world import World
+
+    model_dir = resolve_model_path(model_path)
+    adapter, tokenizer = load_model(str(model_dir)), load_tokenizer(str(model_dir))
+    adapter.eval()
+    world_file = Path(model_dir).parent / "world.json"
+    if not world_file.is_file():
+        raise FileNotFoundError(f"--model {model_path}: no fact world at {world_file}")
+    layers = list(range(adapter.num_layers)) if layers is None else layers
+    if bad := [layer for layer in layers if not 0 <= layer < adapter.num_layers]:
+        raise ValueError(f"--layers {bad}: the model has layers 0..{adapter.num_layers - 1}")
+    encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
+    found = factworld_requests(world_file, encode, target_lengths=LENGTHS, per_length=-(-limit // len(LENGTHS)),
+                               n_neighbors=0, seed=0)
+    rows = []
+    for req in found.requests[:limit]:
+        try:
+            case = build_case(req, tokenizer, [], max_target_tokens=64)
+        except InvalidRequest:
+            continue
+        ids, _ = adapter.target_inputs(case.prompt.ids, case.target_ids)
+        groups = position_groups(len(case.prompt.ids), subject_first(tokenizer, req.prompt, req.subject),
+                                 case.prompt.subject_last, len(case.target_ids))
+        rows.append((ids, groups, case.prompt.subject_last))
+    if not rows:
+        raise ValueError(f"--model {model_path}: no edit requests could be built from {world_file}")
+    texts = [tokenizer(t, truncation=True, max_length=64)["input_ids"]
+             for t in load_texts("factworld", mom2_samples, world=World.from_json(world_file), seed=0)]
+    per_layer = {}
+    for layer in layers:
+        moment = cached_second_moment(adapter, str(model_dir), layer, "factworld", texts, cache_root())
+        per_layer[str(layer)] = summarise(reach(adapter, layer, rows, moment))
+    return {"model": str(model_dir), "family": adapter.family, "requests": len(rows), "layers": per_layer}
+
+
+def format_result(result: dict) -> str:
+    groups = [g for g in GROUPS if any(g in row for row in result["layers"].values())]
+    lines = [f"{result['family']}: mean c_p (mean |c_p|) of ROME's update at each position group, "
+             f"{result['requests']} requests", f"{'layer':<6}" + "".join(f"{g:>20}" for g in groups)]
+    for layer, row in result["layers"].items():
+        cells = "".join(f"{row[g]['mean']:>+11.3f} ({row[g]['mean_abs']:.3f})" if g in row else f"{'-':>20}"
+                        for g in groups)
+        lines.append(f"{layer:<6}{cells}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="factworld:<family>[@spec] or a fact-world checkpoint folder")
+    parser.add_argument("--layers", type=int, nargs="+", help="edit layers measured (default: all)")
+    parser.add_argument("--limit", type=int, default=100, help="edit requests measured")
+    parser.add_argument("--mom2_samples", type=int, default=2000, help="world sentences C is computed from")
+    parser.add_argument("--out_dir", help="folder for reach.json (default: runs/reach/<family>)")
+    args = parser.parse_args(argv)
+    result = measure(args.model, args.layers, args.limit, args.mom2_samples)
+    print(format_result(result))
+    out = Path(args.out_dir or Path("runs") / "reach" / result["family"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reach.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {out / 'reach.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

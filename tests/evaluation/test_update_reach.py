@@ -1,0 +1,58 @@
+"""``src.evaluation.update_reach``: c_p is what ROME's written update adds at each position."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from src.editing.hooks import LowRankPatch
+from src.editing.rank_one import rank_one_factors
+from src.evaluation.update_reach import main, position_groups, reach
+from tests.evaluation.test_metrics import BUILDERS
+
+
+@pytest.mark.parametrize("family", ["llama", "llada"])
+def test_reach_is_the_written_updates_share_at_each_position(family):
+    torch.manual_seed(0)
+    adapter = BUILDERS[family]().eval()
+    module = adapter.edit_module(0)
+    ids, subject_last = [5, 6, 7, 8, 9, 10], 2
+    keys = torch.randn(4 * module.in_features, module.in_features, dtype=torch.float64)
+    C = keys.T @ keys / len(keys)
+    pairs = reach(adapter, 0, [(ids, ["g"] * len(ids), subject_last)], C)
+    seen = []
+    handle = module.register_forward_hook(lambda m, i, o: seen.append((i[0][0].detach(), o[0].detach())))
+    with torch.no_grad():
+        adapter(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+    handle.remove()
+    key_in, before = seen[0]
+    r = torch.randn(module.out_features)
+    U, V = rank_one_factors(key_in[subject_last][None], r[None], C)
+    patch = LowRankPatch(module, U, V)
+    try:
+        with patch.rows(torch.tensor([0])):
+            after = module(key_in[None])[0]
+    finally:
+        patch.remove()
+    # The update adds c_p r at position p, and exactly r at the subject's last token.
+    want = torch.tensor([c for _, c in pairs], dtype=torch.float32)[:, None] * r
+    torch.testing.assert_close(after - before, want, rtol=1e-3, atol=1e-4)
+    assert pairs[subject_last][1] == pytest.approx(1.0)
+
+
+def test_position_groups_place_each_prompt_token():
+    # "The birthplace of Vel Mora is" + 2 target positions: subject tokens 3-4.
+    assert position_groups(6, 3, 4, 2) == ["before_subject", "before_subject", "before_subject", "subject",
+                                           "subject_last", "last", "object", "object"]
+    assert position_groups(5, 0, 1, 1) == ["subject", "subject_last", "after_subject", "after_subject", "last", "object"]
+
+
+def test_cli_on_the_tiny_world(tiny_cache, tmp_path, capsys):
+    result = main(["--model", "factworld:llama@tiny", "--layers", "0", "1", "--limit", "8", "--out_dir", str(tmp_path)])
+    assert json.loads((tmp_path / "reach.json").read_text()) == result
+    assert set(result["layers"]) == {"0", "1"}
+    assert result["layers"]["0"]["subject_last"]["mean"] == pytest.approx(1.0)
+    assert "subject_last" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--layers"):
+        main(["--model", "factworld:llama@tiny", "--layers", "7", "--out_dir", str(tmp_path)])
