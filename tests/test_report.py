@@ -60,7 +60,7 @@ def test_report_has_every_section_its_tables_and_figures(tmp_path):
     out = main([*map(str, folders), "--out", str(tmp_path / "report" / "report.md")])
     text = out.read_text()
     for heading in ("## Edits against target length", "### efficacy (%)", "### generalisation (%)",
-                    "### specificity (%)", "## Causal tracing", "## Layer sweeps", "## Decoder robustness",
+                    "### specificity (%)", "## Causal tracing", "## Sweeps", "## Decoder robustness",
                     "## Do the MDMs read revealed object tokens?", "## Published numbers beside ours"):
         assert heading in text
     assert "| llama_rome | llama | ROME L0 | 100.0 | 50.0 | 25.0 | 58.3 | 12 |" in text

@@ -6,7 +6,7 @@ import pytest
 
 import src.sweep
 from src.config_path import CONFIGS, resolve_config
-from src.sweep import SweepConfig, fit_argv, main, parse_args
+from src.sweep import SweepConfig, entries, fit_argv, main, parse_args
 
 TINY = {"model.init_args.model_path": "factworld:llada@tiny", "data.target_lengths": [1, 2], "data.per_length": 2,
         "data.steps": 3, "data.n_neighbors": 2, "trainer.enable_progress_bar": False}
@@ -15,7 +15,7 @@ TINY = {"model.init_args.model_path": "factworld:llada@tiny", "data.target_lengt
 @pytest.mark.parametrize("path", sorted((CONFIGS / "sweep").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_sweeps_parse_and_name_a_fit_config(path):
     cfg = parse_args(["--config", path.stem])
-    assert resolve_config(cfg.base).is_file() and cfg.layers and cfg.name == path.stem
+    assert resolve_config(cfg.base).is_file() and entries(cfg) and cfg.name == path.stem
 
 
 def test_a_window_is_one_run_with_its_own_folder(tmp_path):
@@ -45,3 +45,27 @@ def test_sweep_writes_json_and_figure_and_skips_finished_layers(tiny_cache, tmp_
 
     monkeypatch.setattr(src.sweep, "fit", no_fit)
     assert main(cfg) == result
+
+
+def test_an_option_sweep_runs_each_value_at_the_base_layers(tiny_cache, tmp_path):
+    overrides = {**TINY, "model.init_args.edit_sites": True}
+    cfg = SweepConfig(base="llama_rome.yaml", option="clamp_norm_factor", values=[0.5, 2.0],
+                      overrides={**overrides, "model.init_args.model_path": "factworld:llama@tiny"},
+                      name="clamp", out_dir=str(tmp_path))
+    argv = fit_argv(cfg, 0.5)
+    assert argv[argv.index("--model.init_args.clamp_norm_factor") + 1] == "0.5"
+    assert "--model.init_args.layers" not in argv
+    result = main(cfg)
+    folder = tmp_path / "clamp"
+    assert result["option"] == "clamp_norm_factor" and set(result["per_layer"]) == {"0.5", "2"}
+    assert result["best_layer"] in (0.5, 2.0) and result["layers"] == [0]
+    assert set(result["per_site"]["2"]) >= {"all", "subject_only"}
+    for value in ("0.5", "2"):
+        config = (folder / f"clamp_norm_factor_{value}" / "config.yaml").read_text()
+        assert f"clamp_norm_factor: {float(value)}" in config
+    assert (folder / "sweep.png").stat().st_size > 0
+
+
+def test_an_option_sweep_without_values_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="values is empty"):
+        main(SweepConfig(base="llama_rome.yaml", option="clamp_norm_factor", out_dir=str(tmp_path)))

@@ -40,22 +40,29 @@ def length_figure(runs: list[FitRun], measure: str = "efficacy",
 
 
 def sweep_figure(sweep: Sweep) -> Figure:
-    """Each measure against the edited layer (or window): one panel per measure, one line per N."""
+    """Each measure against the swept layer, window or option value: one panel per measure (and
+    one for efficacy with the update at the subject only, where the runs scored it), one line per N."""
     labels = list(sweep.per_layer)
-    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4 * len(MEASURES), 3.4), sharey=True,
+    panels = [(m, [sweep.per_layer[label].get(m, {}) for label in labels]) for m in MEASURES]
+    if sweep.per_site:
+        panels.append(("efficacy, update at the subject only",
+                       [sweep.per_site.get(label, {}).get("subject_only", {}) for label in labels]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True,
                              squeeze=False, constrained_layout=True)
-    for ax, measure in zip(axes[0], MEASURES):
-        by_layer = [sweep.per_layer[label].get(measure, {}) for label in labels]
-        for n in lengths_of(*by_layer):
-            ax.plot(range(len(labels)), [100 * t.get(str(n), float("nan")) for t in by_layer],
+    for ax, (title, by_label) in zip(axes[0], panels):
+        for n in lengths_of(*by_label):
+            ax.plot(range(len(labels)), [100 * t.get(str(n), float("nan")) for t in by_label],
                     marker="o", label=f"N={n}")
         ax.set_xticks(range(len(labels)), [label.replace("_", ",") for label in labels])
-        ax.set_xlabel("edited layer" if all("_" not in label for label in labels) else "edited window")
-        ax.set_title(measure)
+        if sweep.option != "layers":
+            ax.set_xlabel(sweep.option)
+        else:
+            ax.set_xlabel("edited layer" if all("_" not in label for label in labels) else "edited window")
+        ax.set_title(title, fontsize=9)
         ax.set_ylim(-3, 103)
     axes[0][0].set_ylabel("rate (%)")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{sweep.edit} layer sweep ({sweep.name}); best: {sweep.best_layer}", fontsize=10)
+    fig.suptitle(f"{sweep.edit} {sweep.swept} sweep ({sweep.name}); best: {sweep.best_layer}", fontsize=10)
     return fig
 
 

@@ -7,7 +7,8 @@ from src.tracing import KINDS, models_figure, peak
 
 from .figures import REVEAL_LINES, length_figure, reveal_figure, sweep_figure
 from .markdown import Section, image, pct, table
-from .study import MEASURES, FitRun, RevealRun, Sweep, TraceRun, layer_label, lengths_of, mean_over_lengths
+from .study import (MEASURES, FitRun, RevealRun, Sweep, TraceRun, layer_label, lengths_of, mean_over_lengths,
+                    value_label)
 
 
 def family_order(family: str) -> int:
@@ -88,17 +89,18 @@ def tracing_section(traces: list[TraceRun]) -> Section:
 
 def sweeps_section(sweeps: list[Sweep]) -> Section:
     """(c) Each layer sweep's figure, and its per-layer table with the best layer marked."""
-    head = "## Layer sweeps"
+    head = "## Sweeps"
     if not sweeps:
         return f"{head}\n\nNo sweep given.", {}
-    parts, figures = [head, "Best layer: highest mean efficacy over target lengths (marked *)."], {}
+    parts, figures = [head, "Best layer or value: highest mean efficacy over target lengths (marked *)."], {}
     for sweep in sorted(sweeps, key=lambda s: (family_order(s.family), s.name)):
-        best = None if sweep.best_layer is None else layer_label(sweep.best_layer)
+        best = None if sweep.best_layer is None else (
+            layer_label(sweep.best_layer) if sweep.option == "layers" else value_label(sweep.best_layer))
         lengths = lengths_of(*(t.get("efficacy", {}) for t in sweep.per_layer.values()))
         rows = [[label.replace("_", ",") + (" *" if label == best else ""),
                  *(pct(mean_over_lengths(t.get(m, {}))) for m in MEASURES),
                  *(pct(t.get("efficacy", {}).get(str(n))) for n in lengths)] for label, t in sweep.per_layer.items()]
-        header = ["layers", *(f"mean {m} (%)" for m in MEASURES), *(f"efficacy N={n}" for n in lengths)]
+        header = [sweep.option, *(f"mean {m} (%)" for m in MEASURES), *(f"efficacy N={n}" for n in lengths)]
         figures[f"sweep_{sweep.name}"] = sweep_figure(sweep)
         parts += [f"### {sweep.name}: {sweep.edit}", image(f"sweep_{sweep.name}", sweep.name),
                   table(header, rows)]

@@ -21,6 +21,7 @@ from src.models import FAMILIES
 from .labels import edit_label, variant
 
 __all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
+           "run_name", "value_label",
            "layer_label", "as_window"]
 
 PerLength = dict[str, dict[str, float]]  # measure -> {N (as JSON keys are): value}
@@ -44,6 +45,16 @@ def as_window(entry: int | list[int]) -> list[int]:
 def layer_label(entry: int | list[int]) -> str:
     """"2" for layer 2, "1_2" for the window [1, 2]: a sweep's JSON key and (after "L") run folder."""
     return "_".join(map(str, as_window(entry)))
+
+
+def value_label(value) -> str:
+    """A swept option's value as a sweep's JSON key: 2.0 -> "2", 0.75 -> "0.75"."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def run_name(option: str, label: str) -> str:
+    """The run folder of one sweep entry: "L2" for layer 2, "clamp_norm_factor_2" for another option."""
+    return f"L{label}" if option == "layers" else f"{option}_{label}"
 
 
 @dataclass
@@ -101,8 +112,8 @@ class TraceRun:
 
 @dataclass
 class Sweep:
-    """One ``src.sweep`` folder; ``per_layer`` maps a layer label ("2", or "1_2" for a window)
-    to that run's per-length table."""
+    """One ``src.sweep`` folder; ``per_layer`` maps a layer label ("2", or "1_2" for a window),
+    or the swept option's value, to that run's per-length table."""
 
     folder: Path
     name: str
@@ -110,17 +121,27 @@ class Sweep:
     method: str
     layers: list
     per_layer: dict[str, PerLength]
-    best_layer: int | list[int] | None
+    best_layer: int | list[int] | float | None
     variant: str = ""
     """MDM edits: naive / corrected, read off the first layer's run folder (``labels.variant``)."""
+    option: str = "layers"
+    """The swept option: "layers", or another option of the edit method."""
+    per_site: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Per swept value, the runs' ``per_site`` tables (where ``edit_sites`` was on)."""
 
     @classmethod
     def from_json(cls, folder: Path, data: dict) -> Sweep:
         """From ``sweep.json``'s content, and its first run folder for the variant."""
-        first = folder / f"L{next(iter(data['per_layer']), '')}"
+        option = data.get("option", "layers")
+        first = folder / run_name(option, next(iter(data["per_layer"]), ""))
         kind = load_fit(first).variant if (first / "summary.json").is_file() else ""
         return cls(folder, data["name"], data["family"], data["method"], data["layers"], data["per_layer"],
-                   data.get("best_layer"), kind)
+                   data.get("best_layer"), kind, option, data.get("per_site", {}))
+
+    @property
+    def swept(self) -> str:
+        """What the sweep varies, for labels: "layer" or the option's name."""
+        return "layer" if self.option == "layers" else self.option
 
     @property
     def edit(self) -> str:
