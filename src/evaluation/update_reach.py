@@ -11,7 +11,7 @@ as each family reads its target, the teacher-forced object tokens or the [MASK]s
 
     python -m src.evaluation.update_reach --model factworld:llama --layers 0 1 2
 
-writes ``runs/reach/<family>/reach.json``. C is the one the edit configs use (the world's
+writes ``runs/reach/<family>/reach.json`` (also per relation). C is the one the edit configs use (the world's
 sentences, ``--mom2_samples``, cached beside theirs).
 """
 from __future__ import annotations
@@ -109,7 +109,7 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
     encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
     found = factworld_requests(world_file, encode, target_lengths=LENGTHS, per_length=-(-limit // len(LENGTHS)),
                                n_neighbors=0, seed=0)
-    rows = []
+    rows, relations = [], []
     for req in found.requests[:limit]:
         try:
             case = build_case(req, tokenizer, [], max_target_tokens=64)
@@ -119,15 +119,20 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
         groups = position_groups(len(case.prompt.ids), subject_first(tokenizer, req.prompt, req.subject),
                                  case.prompt.subject_last, len(case.target_ids))
         rows.append((ids, groups, case.prompt.subject_last))
+        relations.append(req.relation)
     if not rows:
         raise ValueError(f"--model {model_path}: no edit requests could be built from {world_file}")
     texts = [tokenizer(t, truncation=True, max_length=64)["input_ids"]
              for t in load_texts("factworld", mom2_samples, world=World.from_json(world_file), seed=0)]
-    per_layer = {}
+    per_layer, by_relation = {}, {}
     for layer in layers:
         moment = cached_second_moment(adapter, str(model_dir), layer, "factworld", texts, cache_root())
-        per_layer[str(layer)] = summarise(reach(adapter, layer, rows, moment))
-    return {"model": str(model_dir), "family": adapter.family, "requests": len(rows), "layers": per_layer}
+        per_row = [reach(adapter, layer, [row], moment) for row in rows]
+        per_layer[str(layer)] = summarise([pair for pairs in per_row for pair in pairs])
+        by_relation[str(layer)] = {rel: summarise([pair for r, pairs in zip(relations, per_row) if r == rel
+                                                   for pair in pairs]) for rel in sorted(set(relations))}
+    return {"model": str(model_dir), "family": adapter.family, "requests": len(rows), "layers": per_layer,
+            "by_relation": by_relation}
 
 
 def format_result(result: dict) -> str:
@@ -138,6 +143,14 @@ def format_result(result: dict) -> str:
         cells = "".join(f"{row[g]['mean']:>+11.3f} ({row[g]['mean_abs']:.3f})" if g in row else f"{'-':>20}"
                         for g in groups)
         lines.append(f"{layer:<6}{cells}")
+    # The edit prompt is each relation's first template, so the share at its last token is a
+    # property of the relation's wording as much as of the model.
+    layers = list(result["by_relation"])
+    lines += ["", "mean c_p at the last prompt token, by relation (its edit template)",
+              f"{'relation':<14}" + "".join(f"{'layer ' + layer:>10}" for layer in layers)]
+    for rel in result["by_relation"][layers[0]]:
+        lines.append(f"{rel:<14}" + "".join(f"{result['by_relation'][layer][rel]['last']['mean']:>+10.3f}"
+                                            for layer in layers))
     return "\n".join(lines)
 
 

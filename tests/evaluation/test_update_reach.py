@@ -53,6 +53,9 @@ def test_cli_on_the_tiny_world(tiny_cache, tmp_path, capsys):
     assert json.loads((tmp_path / "reach.json").read_text()) == result
     assert set(result["layers"]) == {"0", "1"}
     assert result["layers"]["0"]["subject_last"]["mean"] == pytest.approx(1.0)
-    assert "subject_last" in capsys.readouterr().out
+    relations = result["by_relation"]["0"]
+    assert len(relations) >= 1 and sum(r["last"]["n"] for r in relations.values()) == result["layers"]["0"]["last"]["n"]
+    out = capsys.readouterr().out
+    assert "subject_last" in out and "by relation" in out
     with pytest.raises(ValueError, match="--layers"):
         main(["--model", "factworld:llama@tiny", "--layers", "7", "--out_dir", str(tmp_path)])
