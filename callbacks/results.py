@@ -108,7 +108,8 @@ def per_length(rows: list[dict]) -> dict[str, dict[int, float]]:
 def summarise(records: list[dict]) -> dict:
     """Per-length means of the three measures over the successful edits, the same under each
     extra decoder (``per_decoder``: name -> measure -> N -> value), efficacy per edit site
-    (``per_site``: site -> N -> value) when measured, and the counts."""
+    (``per_site``: site -> N -> value) when measured, the means per relation (``per_relation``)
+    where the edits span several, and the counts."""
     ok = [r for r in records if r["status"] == "ok"]
     names = list(dict.fromkeys(name for r in ok for name in r.get("decoders", {})))  # config order
     per_decoder = {name: per_length([{"target_length": r["target_length"], **r["decoders"][name]}
@@ -122,10 +123,27 @@ def summarise(records: list[dict]) -> dict:
         summary["per_decoder"] = per_decoder
     sited = [r for r in ok if "sites" in r]
     if sited:
-        # Teacher-forced efficacy with the update at each site (src.editing.sites): site -> N -> value.
+        # Efficacy with the update at each site (src.editing.sites): site -> N -> value.
         summary["per_site"] = {site: per_length([{"target_length": r["target_length"], "efficacy": r["sites"][site]}
                                                  for r in sited])["efficacy"] for site in sited[0]["sites"]}
+    relations = sorted({r["request"].get("relation") for r in ok} - {None})
+    if len(relations) > 1:
+        summary["per_relation"] = {rel: relation_means([r for r in ok if r["request"].get("relation") == rel])
+                                   for rel in relations}
     return summary
+
+
+def relation_means(rows: list[dict]) -> dict[str, float]:
+    """One relation's edits: each measure's mean over all its lengths (and each edit site's), and their count.
+    An edit's wording is its relation's, so where an edit acts can differ by relation (update_reach)."""
+    means: dict[str, float] = {"n": len(rows)}
+    for measure in MEASURES:
+        scored = [float(r[measure]) for r in rows if r.get(measure) is not None]
+        if scored:
+            means[measure] = sum(scored) / len(scored)
+    for site in rows[0].get("sites", {}):
+        means[site] = sum(r["sites"][site] for r in rows) / len(rows)
+    return means
 
 
 class ResultsWriter(L.Callback):

@@ -32,6 +32,16 @@ def test_fit_records_edit_sites_and_summarises_them(tiny_cache, tmp_path):
     assert all(r["sites"]["all"] == r["efficacy"] for r in recs.values())
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert set(summary["per_site"]) == {"all", "subject_only", "except_subject"}
+    # Per relation: each measure's and site's mean over that relation's edits.
+    by_relation = {}
+    for r in recs.values():
+        by_relation.setdefault(r["request"]["relation"], []).append(r)
+    assert set(summary["per_relation"]) == set(by_relation) and len(by_relation) > 1
+    for rel, rows in by_relation.items():
+        got = summary["per_relation"][rel]
+        assert got["n"] == len(rows)
+        assert got["efficacy"] == pytest.approx(sum(r["efficacy"] for r in rows) / len(rows))
+        assert got["subject_only"] == pytest.approx(sum(r["sites"]["subject_only"] for r in rows) / len(rows))
 
 
 @pytest.mark.parametrize("family", ["llada", "dream"])
