@@ -20,11 +20,18 @@ def efficacy(tmp_path, config: str, per_length: int = 25, *options: str) -> dict
     return json.loads((tmp_path / name / "summary.json").read_text())["per_length"]["efficacy"]
 
 
-@pytest.mark.parametrize("config", ["llama_rome.yaml", "qwen_rome.yaml"])
-def test_arm_control_holds_at_every_length(tmp_path, config):
-    # Classic ROME with the update blind to the prompt's other positions, 100 edits per length:
-    # llama 100 / 97 / 88 / 94 %, qwen 100 / 96 / 97 / 96 % (as published: 79-87 % at N = 1, 49-65 % after).
-    assert all(value >= 0.8 for value in efficacy(tmp_path, config, 25, "--model.init_args.keep_context", "true").values())
+@pytest.mark.parametrize("config, floor", [("llama_rome.yaml", 0.7), ("qwen_rome.yaml", 0.85)])
+def test_arm_control_as_published_with_the_chosen_clamp(tmp_path, config, floor):
+    # Classic ROME (through_update false) with the shipped clamp 2 and early stop 0.01, 100 edits per
+    # length: llama 98 / 92 / 79 / 80 %, qwen 99 / 96 / 94 / 90 % (ROME's clamp 4: 79-87 % at N = 1,
+    # 49-65 % after).
+    result = efficacy(tmp_path, config, 50)
+    assert result["1"] >= 0.9 and all(value >= floor for value in result.values())
+
+
+def test_corrected_llada_edit_holds_at_every_length(tmp_path):
+    # Measured with 100 edits per length: 99 / 93 / 91 / 95 % (the goal: >= 0.90 at every N).
+    assert all(value >= 0.85 for value in efficacy(tmp_path, "llada_corrected.yaml", 50).values())
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen", "llada", "dream"])
@@ -36,8 +43,8 @@ def test_default_world_stores_facts_at_the_subject(tmp_path, family):
 
 @pytest.mark.parametrize("family", ["llada", "dream"])
 def test_correction_beats_naive_on_multi_token_edits(tmp_path, family):
-    # Measured with 100 edits per length, N = 2 / 3 / 4: llada naive 84 / 86 / 90, corrected
-    # 88 / 87 / 91; dream naive 38 / 46 / 65, corrected 45 / 51 / 63 (a small margin: 100 edits).
+    # Measured with 100 edits per length, N = 2 / 3 / 4: llada naive 80 / 91 / 93, corrected
+    # 93 / 91 / 95; dream naive 77 / 78 / 84, corrected 82 / 89 / 84 (a small margin: 100 edits).
     naive = efficacy(tmp_path, f"{family}_naive.yaml", 100)
     corrected = efficacy(tmp_path, f"{family}_corrected.yaml", 100)
     longer = [n for n in naive if int(n) >= 2]
