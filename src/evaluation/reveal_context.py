@@ -13,7 +13,6 @@ answering from the subject whatever is revealed, every token has to be driven by
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from src.data.requests import InvalidRequest
 from src.editing.cases import build_case
 from src.factworld.tokens import encode_target
+from src.evaluation.output import write_result
 from src.models import load_model, load_tokenizer
 from src.models.padding import left_pad
 
@@ -104,10 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     result = measure(args.model, args.length, args.limit)
     print(format_result(result))
-    out = Path(args.out_dir or Path("runs") / "reveal" / result["family"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "reveal.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {out / 'reveal.json'}")
+    write_result(result, args.out_dir, "reveal", "reveal")
     return result
 
 

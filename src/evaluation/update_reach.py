@@ -17,7 +17,6 @@ sentences, ``--mom2_samples``, cached beside theirs).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from src.data.requests import InvalidRequest
 from src.editing.cases import build_case
 from src.editing.rank_one import whiten
 from src.editing.stats import cached_second_moment
+from src.evaluation.output import write_result
 from src.models import load_model, load_tokenizer
 from src.models.base import ModelAdapter
 
@@ -164,10 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     result = measure(args.model, args.layers, args.limit, args.mom2_samples)
     print(format_result(result))
-    out = Path(args.out_dir or Path("runs") / "reach" / result["family"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "reach.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {out / 'reach.json'}")
+    write_result(result, args.out_dir, "reach", "reach")
     return result
 
 
