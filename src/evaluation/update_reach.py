@@ -29,6 +29,7 @@ from src.editing.stats import cached_second_moment
 from src.evaluation.output import write_result
 from src.models import load_model, load_tokenizer
 from src.models.base import ModelAdapter
+from src.quiet import quiet_libraries
 
 LENGTHS = [1, 2, 3, 4]  # target lengths of the requests measured, as the edit configs draw them
 GROUPS = ("before_subject", "subject", "subject_last", "after_subject", "last", "object")
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mom2_samples", type=int, default=2000, help="world sentences C is computed from")
     parser.add_argument("--out_dir", help="folder for reach.json (default: runs/reach/<family>)")
     args = parser.parse_args(argv)
+    quiet_libraries()
     result = measure(args.model, args.layers, args.limit, args.mom2_samples)
     print(format_result(result))
     write_result(result, args.out_dir, "reach", "reach")
