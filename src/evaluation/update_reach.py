@@ -24,7 +24,7 @@ import torch
 from src.data.corpus import load_texts
 from src.data.requests import InvalidRequest
 from src.editing.cases import build_case
-from src.editing.rank_one import whiten
+from src.editing.rank_one import Whitener, whiten
 from src.editing.stats import cached_second_moment
 from src.evaluation.output import write_result
 from src.models import load_model, load_tokenizer
@@ -61,24 +61,24 @@ def subject_first(tokenizer, template: str, subject: str) -> int:
 
 
 @torch.no_grad()
-def reach(adapter: ModelAdapter, layer: int, rows: list[tuple[list[int], list[str], int]],
-          second_moment: torch.Tensor | None) -> list[tuple[str, float]]:
-    """(group, c_p) for every position of every row; a row is (ids, group per position,
-    index of the subject's last token)."""
-    module = adapter.edit_module(layer)
-    out = []
-    for ids, groups, subject_last in rows:
-        seen = []
-        handle = module.register_forward_hook(lambda m, i, o: seen.append(i[0][0].detach()))
-        try:
-            adapter(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
-        finally:
+def edit_site_inputs(adapter: ModelAdapter, layers: list[int], ids: list[int]) -> dict[int, torch.Tensor]:
+    """The inputs [L, d_in] of each layer's edit site for one row, from one forward pass."""
+    seen: dict[int, torch.Tensor] = {}
+    handles = [adapter.edit_module(layer).register_forward_hook(
+        lambda m, i, o, layer=layer: seen.__setitem__(layer, i[0][0].detach())) for layer in layers]
+    try:
+        adapter(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+    finally:
+        for handle in handles:
             handle.remove()
-        keys = seen[0].double()
-        u = whiten(keys[subject_last][None], second_moment)[0]
-        c = keys @ u / (keys[subject_last] @ u)
-        out += list(zip(groups, c.tolist()))
-    return out
+    return seen
+
+
+def reach(keys: torch.Tensor, subject_last: int, second_moment: torch.Tensor | Whitener | None) -> list[float]:
+    """c_p at every position of one row whose edit-site inputs are ``keys`` [L, d_in]."""
+    keys = keys.double()
+    u = whiten(keys[subject_last][None], second_moment)[0]
+    return (keys @ u / (keys[subject_last] @ u)).tolist()
 
 
 def summarise(pairs: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
@@ -125,13 +125,19 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
         raise ValueError(f"--model {model_path}: no edit requests could be built from {world_file}")
     texts = [tokenizer(t, truncation=True, max_length=64)["input_ids"]
              for t in load_texts("factworld", mom2_samples, world=World.from_json(world_file), seed=0)]
+    moments = {layer: cached_second_moment(adapter, str(model_dir), layer, "factworld", texts, cache_root())
+               for layer in layers}
+    # (group, c_p) pairs per layer and row; one forward pass per row serves every layer.
+    pairs: dict[int, list[list[tuple[str, float]]]] = {layer: [] for layer in layers}
+    for ids, groups, subject_last in rows:
+        inputs = edit_site_inputs(adapter, layers, ids)
+        for layer in layers:
+            pairs[layer].append(list(zip(groups, reach(inputs[layer], subject_last, moments[layer]))))
     per_layer, by_relation = {}, {}
-    for layer in layers:
-        moment = cached_second_moment(adapter, str(model_dir), layer, "factworld", texts, cache_root())
-        per_row = [reach(adapter, layer, [row], moment) for row in rows]
-        per_layer[str(layer)] = summarise([pair for pairs in per_row for pair in pairs])
-        by_relation[str(layer)] = {rel: summarise([pair for r, pairs in zip(relations, per_row) if r == rel
-                                                   for pair in pairs]) for rel in sorted(set(relations))}
+    for layer, per_row in pairs.items():
+        per_layer[str(layer)] = summarise([pair for row in per_row for pair in row])
+        by_relation[str(layer)] = {rel: summarise([pair for r, row in zip(relations, per_row) if r == rel
+                                                   for pair in row]) for rel in sorted(set(relations))}
     return {"model": str(model_dir), "family": adapter.family, "requests": len(rows), "layers": per_layer,
             "by_relation": by_relation}
 

@@ -8,7 +8,7 @@ import torch
 
 from src.editing.hooks import LowRankPatch
 from src.editing.rank_one import rank_one_factors
-from src.evaluation.update_reach import main, position_groups, reach
+from src.evaluation.update_reach import edit_site_inputs, main, position_groups, reach
 from tests.evaluation.test_metrics import BUILDERS
 
 
@@ -20,7 +20,7 @@ def test_reach_is_the_written_updates_share_at_each_position(family):
     ids, subject_last = [5, 6, 7, 8, 9, 10], 2
     keys = torch.randn(4 * module.in_features, module.in_features, dtype=torch.float64)
     C = keys.T @ keys / len(keys)
-    pairs = reach(adapter, 0, [(ids, ["g"] * len(ids), subject_last)], C)
+    shares = reach(edit_site_inputs(adapter, [0], ids)[0], subject_last, C)
     seen = []
     handle = module.register_forward_hook(lambda m, i, o: seen.append((i[0][0].detach(), o[0].detach())))
     with torch.no_grad():
@@ -36,9 +36,9 @@ def test_reach_is_the_written_updates_share_at_each_position(family):
     finally:
         patch.remove()
     # The update adds c_p r at position p, and exactly r at the subject's last token.
-    want = torch.tensor([c for _, c in pairs], dtype=torch.float32)[:, None] * r
+    want = torch.tensor(shares, dtype=torch.float32)[:, None] * r
     torch.testing.assert_close(after - before, want, rtol=1e-3, atol=1e-4)
-    assert pairs[subject_last][1] == pytest.approx(1.0)
+    assert shares[subject_last] == pytest.approx(1.0)
 
 
 def test_position_groups_place_each_prompt_token():
