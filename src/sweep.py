@@ -22,7 +22,7 @@ from src.config_path import parse_dataclass, resolve_config
 from src.fit import main as fit
 from src.progress import progress
 from src.reporting.figures import sweep_figure
-from src.reporting.study import Sweep, as_window, layer_label, load_fit, mean_over_lengths, run_name, value_label
+from src.reporting.study import Sweep, as_window, entry_label, load_fit, mean_over_lengths, run_name
 from src.tracing import save_figures
 
 
@@ -61,10 +61,6 @@ def entries(cfg: SweepConfig) -> list:
     return cfg.layers if cfg.option == "layers" else cfg.values
 
 
-def label(cfg: SweepConfig, entry) -> str:
-    return layer_label(entry) if cfg.option == "layers" else value_label(entry)
-
-
 def fit_argv(cfg: SweepConfig, entry) -> list[str]:
     """``src.fit`` arguments of one run: base config, overrides, then this run's value and folder."""
     argv = ["--config", str(resolve_config(cfg.base))]
@@ -73,13 +69,14 @@ def fit_argv(cfg: SweepConfig, entry) -> list[str]:
     swept = as_window(entry) if cfg.option == "layers" else entry
     return argv + [f"--model.init_args.{cfg.option}", json.dumps(swept),
                    "--trainer.logger.init_args.save_dir", str(sweep_folder(cfg)),
-                   "--trainer.logger.init_args.name", run_name(cfg.option, label(cfg, entry))]
+                   "--trainer.logger.init_args.name", run_name(cfg.option, entry_label(cfg.option, entry))]
 
 
 def collect(cfg: SweepConfig) -> dict:
     """``sweep.json``'s content from the finished runs' summaries."""
     folder = sweep_folder(cfg)
-    runs = {label(cfg, e): load_fit(folder / run_name(cfg.option, label(cfg, e))) for e in entries(cfg)}
+    labels = [entry_label(cfg.option, e) for e in entries(cfg)]
+    runs = {key: load_fit(folder / run_name(cfg.option, key)) for key in labels}
     first = next(iter(runs.values()))
     means = {key: mean_over_lengths(run.per_length.get("efficacy", {})) for key, run in runs.items()}
     scored = [(m, e) for e, m in zip(entries(cfg), means.values()) if m is not None]
@@ -97,7 +94,7 @@ def main(cfg: SweepConfig) -> dict:
                          f"one {'layer (ROME) or window (MEMIT)' if cfg.option == 'layers' else cfg.option + ' value'}")
     folder = sweep_folder(cfg)
     for entry in progress(entries(cfg), f"sweep {folder.name}"):
-        run = folder / run_name(cfg.option, label(cfg, entry))
+        run = folder / run_name(cfg.option, entry_label(cfg.option, entry))
         if (run / "summary.json").is_file():
             tqdm.write(f"{cfg.option} {entry}: done already ({run}), skipped")
             continue

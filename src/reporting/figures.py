@@ -47,6 +47,10 @@ def sweep_figure(sweep: Sweep) -> Figure:
     if sweep.per_site:
         panels.append(("efficacy, update at the subject only",
                        [sweep.per_site.get(label, {}).get("subject_only", {}) for label in labels]))
+    if sweep.option != "layers":
+        xlabel = sweep.option
+    else:
+        xlabel = "edited layer" if all("_" not in label for label in labels) else "edited window"
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True,
                              squeeze=False, constrained_layout=True)
     for ax, (title, by_label) in zip(axes[0], panels):
@@ -54,10 +58,7 @@ def sweep_figure(sweep: Sweep) -> Figure:
             ax.plot(range(len(labels)), [100 * t.get(str(n), float("nan")) for t in by_label],
                     marker="o", label=f"N={n}")
         ax.set_xticks(range(len(labels)), [label.replace("_", ",") for label in labels])
-        if sweep.option != "layers":
-            ax.set_xlabel(sweep.option)
-        else:
-            ax.set_xlabel("edited layer" if all("_" not in label for label in labels) else "edited window")
+        ax.set_xlabel(xlabel)
         ax.set_title(title, fontsize=9)
         ax.set_ylim(-3, 103)
     axes[0][0].set_ylabel("rate (%)")

@@ -7,8 +7,7 @@ from src.tracing import KINDS, models_figure, peak
 
 from .figures import REVEAL_LINES, length_figure, reveal_figure, sweep_figure
 from .markdown import Section, image, pct, table
-from .study import (MEASURES, FitRun, RevealRun, Sweep, TraceRun, layer_label, lengths_of, mean_over_lengths,
-                    value_label)
+from .study import MEASURES, FitRun, RevealRun, Sweep, TraceRun, entry_label, lengths_of, mean_over_lengths
 
 
 def family_order(family: str) -> int:
@@ -94,8 +93,7 @@ def sweeps_section(sweeps: list[Sweep]) -> Section:
         return f"{head}\n\nNo sweep given.", {}
     parts, figures = [head, "Best layer or value: highest mean efficacy over target lengths (marked *)."], {}
     for sweep in sorted(sweeps, key=lambda s: (family_order(s.family), s.name)):
-        best = None if sweep.best_layer is None else (
-            layer_label(sweep.best_layer) if sweep.option == "layers" else value_label(sweep.best_layer))
+        best = None if sweep.best_layer is None else entry_label(sweep.option, sweep.best_layer)
         lengths = lengths_of(*(t.get("efficacy", {}) for t in sweep.per_layer.values()))
         rows = [[label.replace("_", ",") + (" *" if label == best else ""),
                  *(pct(mean_over_lengths(t.get(m, {}))) for m in MEASURES),

@@ -21,7 +21,7 @@ from src.models import FAMILIES
 from .labels import edit_label, variant
 
 __all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
-           "run_name", "value_label",
+           "run_name", "entry_label",
            "layer_label", "as_window"]
 
 PerLength = dict[str, dict[str, float]]  # measure -> {N (as JSON keys are): value}
@@ -47,9 +47,12 @@ def layer_label(entry: int | list[int]) -> str:
     return "_".join(map(str, as_window(entry)))
 
 
-def value_label(value) -> str:
-    """A swept option's value as a sweep's JSON key: 2.0 -> "2", 0.75 -> "0.75"."""
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+def entry_label(option: str, entry) -> str:
+    """A sweep entry as its JSON key: a layer or window (``layer_label``), or another option's
+    value: 2.0 -> "2", 0.75 -> "0.75"."""
+    if option == "layers":
+        return layer_label(entry)
+    return f"{entry:g}" if isinstance(entry, (int, float)) and not isinstance(entry, bool) else str(entry)
 
 
 def run_name(option: str, label: str) -> str:
