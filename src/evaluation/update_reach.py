@@ -13,6 +13,11 @@ as each family reads its target, the teacher-forced object tokens or the [MASK]s
 
 writes ``runs/reach/<family>/reach.json`` (also per relation). C is the one the edit configs use (the world's
 sentences, ``--mom2_samples``, cached beside theirs).
+
+For ARMs it also records why the last token gets its share: the attention weight (mean over
+heads) from the last prompt token to the subject's tokens in each measured layer's attention,
+which runs just before that layer's MLP. A last token that copies the subject in there gets a
+key like the subject's, and so the update.
 """
 from __future__ import annotations
 
@@ -74,6 +79,21 @@ def edit_site_inputs(adapter: ModelAdapter, layers: list[int], ids: list[int]) -
     return seen
 
 
+@torch.no_grad()
+def attention_to_subject(adapter: ModelAdapter, layers: list[int], ids: list[int], subject: range,
+                         position: int) -> dict[int, float]:
+    """Per layer, the attention weight from ``position`` to the ``subject`` tokens, mean over heads.
+    Needs the attention weights, which only the transformers (ARM) families expose."""
+    network = adapter.network
+    previous = network.config._attn_implementation
+    network.set_attn_implementation("eager")  # the fused kernels return no weights
+    try:
+        weights = network(input_ids=torch.tensor([ids]), output_attentions=True, use_cache=False).attentions
+    finally:
+        network.set_attn_implementation(previous)
+    return {layer: weights[layer][0, :, position, list(subject)].sum(-1).mean().item() for layer in layers}
+
+
 def reach(keys: torch.Tensor, subject_last: int, second_moment: torch.Tensor | Whitener | None) -> list[float]:
     """c_p at every position of one row whose edit-site inputs are ``keys`` [L, d_in]."""
     keys = keys.double()
@@ -117,9 +137,9 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
         except InvalidRequest:
             continue
         ids, _ = adapter.target_inputs(case.prompt.ids, case.target_ids)
-        groups = position_groups(len(case.prompt.ids), subject_first(tokenizer, req.prompt, req.subject),
-                                 case.prompt.subject_last, len(case.target_ids))
-        rows.append((ids, groups, case.prompt.subject_last))
+        first, last = subject_first(tokenizer, req.prompt, req.subject), case.prompt.subject_last
+        groups = position_groups(len(case.prompt.ids), first, last, len(case.target_ids))
+        rows.append((ids, groups, range(first, last + 1)))
         relations.append(req.relation)
     if not rows:
         raise ValueError(f"--model {model_path}: no edit requests could be built from {world_file}")
@@ -129,15 +149,22 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
                for layer in layers}
     # (group, c_p) pairs per layer and row; one forward pass per row serves every layer.
     pairs: dict[int, list[list[tuple[str, float]]]] = {layer: [] for layer in layers}
-    for ids, groups, subject_last in rows:
+    attention: dict[int, list[float]] = {layer: [] for layer in layers}
+    for ids, groups, subject in rows:
         inputs = edit_site_inputs(adapter, layers, ids)
         for layer in layers:
-            pairs[layer].append(list(zip(groups, reach(inputs[layer], subject_last, moments[layer]))))
+            pairs[layer].append(list(zip(groups, reach(inputs[layer], subject[-1], moments[layer]))))
+        if adapter.kind == "arm":
+            for layer, weight in attention_to_subject(adapter, layers, ids, subject, groups.index("last")).items():
+                attention[layer].append(weight)
     per_layer, by_relation = {}, {}
     for layer, per_row in pairs.items():
         per_layer[str(layer)] = summarise([pair for row in per_row for pair in row])
         by_relation[str(layer)] = {rel: summarise([pair for r, row in zip(relations, per_row) if r == rel
                                                    for pair in row]) for rel in sorted(set(relations))}
+        for rel, table in by_relation[str(layer)].items():
+            if weights := [w for r, w in zip(relations, attention[layer]) if r == rel]:
+                table["last"]["attention_to_subject"] = sum(weights) / len(weights)
     return {"model": str(model_dir), "family": adapter.family, "requests": len(rows), "layers": per_layer,
             "by_relation": by_relation}
 
@@ -153,11 +180,14 @@ def format_result(result: dict) -> str:
     # The edit prompt is each relation's first template, so the share at its last token is a
     # property of the relation's wording as much as of the model.
     layers = list(result["by_relation"])
-    lines += ["", "mean c_p at the last prompt token, by relation (its edit template)",
-              f"{'relation':<14}" + "".join(f"{'layer ' + layer:>10}" for layer in layers)]
+    attention = "attention_to_subject" in next(iter(result["by_relation"][layers[0]].values()))["last"]
+    lines += ["", "mean c_p at the last prompt token, by relation (its edit template)"
+              + (", [attention weight from it to the subject in the layer's attention]" if attention else ""),
+              f"{'relation':<14}" + "".join(f"{'layer ' + layer:>18}" for layer in layers)]
     for rel in result["by_relation"][layers[0]]:
-        lines.append(f"{rel:<14}" + "".join(f"{result['by_relation'][layer][rel]['last']['mean']:>+10.3f}"
-                                            for layer in layers))
+        cells = [result["by_relation"][layer][rel]["last"] for layer in layers]
+        lines.append(f"{rel:<14}" + "".join(
+            f"{c['mean']:>+10.3f}" + (f" [{c['attention_to_subject']:.3f}]" if attention else " " * 8) for c in cells))
     return "\n".join(lines)
 
 

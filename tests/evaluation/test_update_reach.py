@@ -8,7 +8,7 @@ import torch
 
 from src.editing.hooks import LowRankPatch
 from src.editing.rank_one import rank_one_factors
-from src.evaluation.update_reach import edit_site_inputs, main, position_groups, reach
+from src.evaluation.update_reach import attention_to_subject, edit_site_inputs, main, position_groups, reach
 from tests.evaluation.test_metrics import BUILDERS
 
 
@@ -41,6 +41,19 @@ def test_reach_is_the_written_updates_share_at_each_position(family):
     assert shares[subject_last] == pytest.approx(1.0)
 
 
+def test_attention_to_subject_reads_the_query_rows_of_a_causal_model():
+    torch.manual_seed(0)
+    adapter = BUILDERS["llama"]().eval()
+    before = adapter.network.config._attn_implementation
+    ids, last = [5, 6, 7, 8, 9, 10], 4
+    # Softmax over the keys a causal query sees: all of them sum to 1, the later ones to 0.
+    assert attention_to_subject(adapter, [0, 1], ids, range(0, last + 1), last) == pytest.approx({0: 1.0, 1: 1.0})
+    assert attention_to_subject(adapter, [0], ids, range(last + 1, len(ids)), last) == {0: 0.0}
+    part = attention_to_subject(adapter, [0], ids, range(1, 3), last)[0]
+    assert 0.0 < part < 1.0
+    assert adapter.network.config._attn_implementation == before  # the fused kernel is back
+
+
 def test_position_groups_place_each_prompt_token():
     # "The birthplace of Vel Mora is" + 2 target positions: subject tokens 3-4.
     assert position_groups(6, 3, 4, 2) == ["before_subject", "before_subject", "before_subject", "subject",
@@ -54,6 +67,7 @@ def test_cli_on_the_tiny_world(tiny_cache, tmp_path, capsys):
     assert set(result["layers"]) == {"0", "1"}
     assert result["layers"]["0"]["subject_last"]["mean"] == pytest.approx(1.0)
     relations = result["by_relation"]["0"]
+    assert all(0.0 < r["last"]["attention_to_subject"] < 1.0 for r in relations.values())  # an ARM: recorded
     assert len(relations) >= 1 and sum(r["last"]["n"] for r in relations.values()) == result["layers"]["0"]["last"]["n"]
     out = capsys.readouterr().out
     assert "subject_last" in out and "by relation" in out
