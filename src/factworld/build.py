@@ -203,7 +203,8 @@ def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
     epochs, loss_on = training_budget(spec, family)
     seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
                           spec.seed, assets.root / "logs", family, loss_on, grad_clip=spec.grad_clip,
-                          tie_copies=spec.mdm_tie_copies and family not in ARM_FAMILIES)
+                          tie_copies=spec.mdm_tie_copies and family not in ARM_FAMILIES,
+                          mdm_options={"weighting": spec.mdm_weighting, "full_mask_prob": spec.mdm_full_mask_prob})
     _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
     with _locked(assets.root / ".timings.lock"):  # other families' jobs write it too
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})

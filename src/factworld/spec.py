@@ -18,7 +18,8 @@ DEFAULT_CONFIG = "factworld.yaml"
 # existing caches keep their folders.
 WORLD_HASHED_WHEN_CHANGED = {"name_words": 2}
 HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8,
-                       "dream_epochs": None, "grad_clip": None, "mdm_tie_copies": False}
+                       "dream_epochs": None, "grad_clip": None, "mdm_tie_copies": False,
+                       "mdm_weighting": "elbo", "mdm_full_mask_prob": 0.0}
 
 
 @dataclass
@@ -66,6 +67,11 @@ class FactWorldSpec:
     """Mask an object token together with its copies in the same sample (a tagged biography names
     each object in its tag line and in its sentence), so the MDMs recall masked objects instead
     of copying them from their other mention."""
+    mdm_weighting: Literal["elbo", "mean"] = "elbo"
+    """The MDMs' loss per masked token: weighted by G/k (the masked-diffusion bound, LLaDA's) or
+    the plain mean over masked tokens."""
+    mdm_full_mask_prob: float = 0.0
+    """Share of MDM training rows with every loss token masked (the state recall decodes from)."""
     text: TextForm = "sentences"
     """Pretraining samples: one fact sentence each, or those plus biographies (several facts of
     one subject per sample, shuffled, random templates; ``src.factworld.text``)."""

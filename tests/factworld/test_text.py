@@ -1,7 +1,9 @@
 """Biography samples (text="biography") and the whole-sequence MDM loss."""
+import math
 import random
 from collections import Counter
 
+import pytest
 import torch
 
 from src.factworld.data import collate_right
@@ -68,6 +70,35 @@ def test_mdm_sequence_loss_masks_prompt_tokens_too(tiny_cache, monkeypatch):
     assert not (on_object & ~batch["span"]).any()
     assert (on_sequence & ~batch["span"]).any()
     assert not (on_sequence & ~batch["attention_mask"].bool()).any()
+
+
+def test_mdm_weighting_and_full_masks(tiny_cache, monkeypatch):
+    tokenizer = tiny_cache.tokenizer()
+    samples = training_samples(tiny_cache.world(), tokenizer, "sentences")[:16]
+    batch = collate_right(samples, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0, random.Random(0))
+    adapter = load_model(tiny_cache.model_paths["llada"])
+    seen = []
+    # Logits that favour high token ids: each masked token's loss depends on its id.
+    ramp = torch.linspace(0.0, 3.0, adapter.vocab_size)
+    monkeypatch.setattr(adapter, "token_logits", lambda ids, mask: seen.append(ids == adapter.mask_token_id)
+                        or ramp.expand(*ids.shape, -1))
+    ce = -torch.log_softmax(ramp, 0)[batch["input_ids"]]
+    span = batch["span"]
+    torch.manual_seed(0)
+    mean = MDMObjective(adapter, weighting="mean").loss(batch)
+    assert mean.item() == pytest.approx(ce[seen[-1]].mean().item(), rel=1e-5)
+    elbo = MDMObjective(adapter).loss(batch)
+    masked = seen[-1]
+    weight = span.sum(1, keepdim=True) / masked.sum(1, keepdim=True)  # G / k per row
+    assert elbo.item() == pytest.approx(((ce * weight)[masked].sum() / span.sum()).item(), rel=1e-5)
+    seen.clear()
+    for _ in range(3):
+        MDMObjective(adapter, full_mask_prob=1.0).loss(batch)
+    assert all(torch.equal(masks, batch["span"]) for masks in seen)  # every object token, every row
+    with pytest.raises(ValueError, match="weighting"):
+        MDMObjective(adapter, weighting="1/t")
+    with pytest.raises(ValueError, match="full_mask_prob"):
+        MDMObjective(adapter, full_mask_prob=1.5)
 
 
 def test_tagged_biographies_open_with_the_name_and_its_objects(tiny_cache):
