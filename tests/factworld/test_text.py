@@ -48,11 +48,16 @@ def test_collate_joins_sentences_with_eos_and_marks_objects(tiny_cache):
     assert batch["attention_mask"][1].tolist() == [1, 1, 0, 0, 0, 0, 0]
 
 
-def test_mdm_sequence_loss_masks_prompt_tokens_too(tiny_cache, monkeypatch):
-    tokenizer = tiny_cache.tokenizer()
-    samples = training_samples(tiny_cache.world(), tokenizer, "sentences")[:8]
+def sentences_and_llada(cache, n: int):
+    """A batch of the tiny world's first ``n`` sentences and its llada model."""
+    tokenizer = cache.tokenizer()
+    samples = training_samples(cache.world(), tokenizer, "sentences")[:n]
     batch = collate_right(samples, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0, random.Random(0))
-    adapter = load_model(tiny_cache.model_paths["llada"])
+    return batch, load_model(cache.model_paths["llada"])
+
+
+def test_mdm_sequence_loss_masks_prompt_tokens_too(tiny_cache, monkeypatch):
+    batch, adapter = sentences_and_llada(tiny_cache, 8)
     seen = []
     original = adapter.token_logits
 
@@ -73,10 +78,7 @@ def test_mdm_sequence_loss_masks_prompt_tokens_too(tiny_cache, monkeypatch):
 
 
 def test_mdm_weighting_and_full_masks(tiny_cache, monkeypatch):
-    tokenizer = tiny_cache.tokenizer()
-    samples = training_samples(tiny_cache.world(), tokenizer, "sentences")[:16]
-    batch = collate_right(samples, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0, random.Random(0))
-    adapter = load_model(tiny_cache.model_paths["llada"])
+    batch, adapter = sentences_and_llada(tiny_cache, 16)
     seen = []
     # Logits that favour high token ids: each masked token's loss depends on its id.
     ramp = torch.linspace(0.0, 3.0, adapter.vocab_size)
