@@ -1,10 +1,10 @@
 """The study report: ``python -m src.report runs/llama_rome runs/trace/llama runs/sweep/llama_rome ...``.
 
-Each folder given is recognised as a fit run, a trace output, a layer sweep or a reveal-context
-measurement (src/reporting/study.py); one markdown file is written with its PNG figures beside it:
-edits against target length, tracing heatmaps of all traced models, layer sweeps, decoder
-robustness, where edits act, whether the MDMs read revealed object tokens, and published numbers
-beside ours. Folders that are missing or not recognised are named (on stderr and in the
+Each folder given is recognised as a fit run, a trace output, a layer sweep, a reveal-context or
+an update-reach measurement (src/reporting/study.py); one markdown file is written with its PNG
+figures beside it: edits against target length, tracing heatmaps of all traced models, layer sweeps,
+decoder robustness, where edits act, where the written update reaches, whether the MDMs read revealed
+object tokens, and published numbers beside ours. Folders that are missing or not recognised are named (on stderr and in the
 report's inputs) and left out; the report stops only when no folder given can be read.
 """
 from __future__ import annotations
@@ -15,21 +15,24 @@ from pathlib import Path
 
 from src.reporting.markdown import table
 from src.reporting.published import load_published, published_section, study_lines
-from src.reporting.sections import (decoders_section, lengths_section, reveal_section, sites_section,
-                                     sweeps_section, tracing_section)
-from src.reporting.study import FitRun, RevealRun, Sweep, TraceRun, load
+from src.reporting.sections import (decoders_section, lengths_section, reach_section, reveal_section,
+                                     sites_section, sweeps_section, tracing_section)
+from src.reporting.study import FitRun, ReachRun, RevealRun, Sweep, TraceRun, load
 from src.tracing import save_figures
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m src.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", help="fit run, trace output, sweep and reveal-context folders")
+    parser.add_argument("folders", nargs="+", help="fit run, trace output, sweep, reveal-context and update-reach folders")
     parser.add_argument("--out", default="reports/report.md", help="markdown file; figures go beside it")
     return parser.parse_args(argv)
 
 
-def load_all(folders: list[str]) -> tuple[list[FitRun | TraceRun | Sweep | RevealRun], list[str]]:
+Result = FitRun | TraceRun | Sweep | RevealRun | ReachRun
+
+
+def load_all(folders: list[str]) -> tuple[list[Result], list[str]]:
     """The folders that can be read, and one line per folder that cannot (it names the folder)."""
     results, missing = [], []
     for folder in folders:
@@ -40,7 +43,7 @@ def load_all(folders: list[str]) -> tuple[list[FitRun | TraceRun | Sweep | Revea
     return results, missing
 
 
-def write_report(results: list[FitRun | TraceRun | Sweep | RevealRun], out: str | Path,
+def write_report(results: list[Result], out: str | Path,
                  missing: list[str] | None = None) -> Path:
     """The markdown file at ``out`` and its figures beside it; ``missing`` (folders given but not
     read, with the reason) is listed under the inputs."""
@@ -48,11 +51,12 @@ def write_report(results: list[FitRun | TraceRun | Sweep | RevealRun], out: str 
     traces = [r for r in results if isinstance(r, TraceRun)]
     sweeps = [r for r in results if isinstance(r, Sweep)]
     reveals = [r for r in results if isinstance(r, RevealRun)]
+    reaches = [r for r in results if isinstance(r, ReachRun)]
     inputs = table(["folder", "kind", "family"],
                    [[str(r.folder), type(r).__name__, r.family] for r in results])
     reference = load_published()
     sections = [lengths_section(runs, study_lines(reference)), tracing_section(traces), sweeps_section(sweeps),
-                decoders_section(runs), sites_section(runs), reveal_section(reveals),
+                decoders_section(runs), sites_section(runs), reach_section(reaches), reveal_section(reveals),
                 published_section(runs, traces, reference)]
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,16 @@ def reveal_out(folder: Path, family: str) -> Path:
     return folder
 
 
+def reach_out(folder: Path, family: str, attention: float | None) -> Path:
+    folder.mkdir(parents=True)
+    groups = {"subject_last": {"mean": 1.0, "mean_abs": 1.0, "n": 2}, "last": {"mean": 0.25, "mean_abs": 0.25, "n": 2}}
+    last = {"mean": 0.4, "mean_abs": 0.4, "n": 1, **({} if attention is None else {"attention_to_subject": attention})}
+    result = {"family": family, "model": "m", "requests": 2, "layers": {"0": groups},
+              "by_relation": {"0": {"employer": {"subject_last": groups["subject_last"], "last": last}}}}
+    (folder / "reach.json").write_text(json.dumps(result))
+    return folder
+
+
 def test_report_has_every_section_its_tables_and_figures(tmp_path):
     decoders = {"low_confidence": {"efficacy": TABLE}, "random": {"efficacy": {"1": 0.5, "2": 0.0, "3": 0.0}}}
     folders = [fit_run(tmp_path / "llama_rome", "llama"), fit_run(tmp_path / "llada_naive", "llada"),
@@ -56,13 +66,19 @@ def test_report_has_every_section_its_tables_and_figures(tmp_path):
                fit_run(tmp_path / "dream_uniform", "dream", "uniform"),
                trace_out(tmp_path / "trace_llama", "llama", ["last subject token", "last token"]),
                trace_out(tmp_path / "trace_llada", "llada", ["last subject token", "last token", "object [MASK]s"]),
-               sweep_out(tmp_path / "sweep"), reveal_out(tmp_path / "reveal_dream", "dream")]
+               sweep_out(tmp_path / "sweep"), reveal_out(tmp_path / "reveal_dream", "dream"),
+               reach_out(tmp_path / "reach_llada", "llada", None), reach_out(tmp_path / "reach_llama", "llama", 0.5)]
     out = main([*map(str, folders), "--out", str(tmp_path / "report" / "report.md")])
     text = out.read_text()
     for heading in ("## Edits against target length", "### efficacy (%)", "### generalisation (%)",
                     "### specificity (%)", "## Causal tracing", "## Sweeps", "## Decoder robustness",
+                    "## Where the written update acts",
                     "## Do the MDMs read revealed object tokens?", "## Published numbers beside ours"):
         assert heading in text
+    # ARMs first; groups a run did not measure are dashes; attention only where recorded.
+    assert "| llama | 0 | - | - | - | 0.250 | - |" in text and "| llada | 0 | - | - | - | 0.250 | - |" in text
+    assert text.index("| llama | 0 |") < text.index("| llada | 0 |")
+    assert "| llama | employer | 0.400 | 0.500 |" in text and "| llada | employer | 0.400 | - |" in text
     assert "| llama_rome | llama | ROME L0 | 100.0 | 50.0 | 25.0 | 58.3 | 12 |" in text
     assert "ROME naive L0" in text and "ROME corrected L0" in text and "ROME corrected (uniform) L0" in text
     assert "| llada | 4/5 | 90.0 | 20.0 |" in text  # tracing: facts kept, clean and corrupted P
@@ -72,7 +88,7 @@ def test_report_has_every_section_its_tables_and_figures(tmp_path):
     assert "not available here" in text
     assert "| dream | 2 | new object, others revealed | 3 | 0.50 / 0.25 |" in text
     for name in ("efficacy_vs_length", "tracing_hidden", "tracing_mlp", "tracing_attn", "sweep_llama_rome",
-                 "reveal_context"):
+                 "reveal_context", "update_reach"):
         assert f"]({name}.png)" in text and (out.parent / f"{name}.png").stat().st_size > 0
 
 
@@ -81,6 +97,7 @@ def test_sections_without_inputs_say_so(tmp_path):
     assert "No trace output given." in text and "No sweep given." in text
     assert "No given run measured its edits with other decoders" in text
     assert "No reveal-context measurement given" in text
+    assert "No update-reach measurement given" in text
 
 
 def test_the_cli_names_an_unknown_folder_without_a_traceback(tmp_path):

@@ -12,7 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .study import MEASURES, FitRun, RevealRun, Sweep, lengths_of  # noqa: E402
+from .study import MEASURES, FitRun, ReachRun, RevealRun, Sweep, lengths_of  # noqa: E402
+
+# Position groups of src.evaluation.update_reach shown in the report (the subject's last token
+# is 1 by definition).
+REACH_GROUPS = ("before_subject", "subject", "after_subject", "last", "object")
 
 
 def length_figure(runs: list[FitRun], measure: str = "efficacy",
@@ -88,4 +92,34 @@ def reveal_figure(reveals: list[RevealRun]) -> Figure:
         ax.set_xlabel("object token j")
     axes[0][0].set_ylabel("mean NLL (nats)")
     axes[0][0].legend(fontsize=7)
+    return fig
+
+
+def reach_figure(reaches: list[ReachRun], layer: str) -> Figure:
+    """Left: the share of ROME's written update at each position group, per family, at ``layer``.
+    Right: per relation, that share at the last prompt token against the last token's attention
+    to the subject in the same layer (the families that record it: ARMs)."""
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+    width = 0.8 / len(reaches)
+    for i, run in enumerate(reaches):
+        groups = run.result["layers"][layer]
+        values = [groups.get(g, {}).get("mean", float("nan")) for g in REACH_GROUPS]
+        bars.bar([x + i * width for x in range(len(REACH_GROUPS))], values, width, label=run.family)
+        relations = run.result["by_relation"][layer]
+        points = [(row["last"]["attention_to_subject"], row["last"]["mean"], name)
+                  for name, row in relations.items() if "attention_to_subject" in row.get("last", {})]
+        if points:
+            scatter.scatter([a for a, _, _ in points], [c for _, c, _ in points], label=run.family)
+            for a, c, name in points:
+                scatter.annotate(name, (a, c), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    bars.set_xticks([x + 0.4 - width / 2 for x in range(len(REACH_GROUPS))],
+                    [g.replace("_", " ") for g in REACH_GROUPS], fontsize=8)
+    bars.set_ylabel("mean c_p (1 at the subject's last token)")
+    bars.set_title(f"where the update acts, layer {layer}")
+    bars.legend(fontsize=7)
+    scatter.set_xlabel("attention from the last token to the subject")
+    scatter.set_ylabel("c at the last token")
+    scatter.set_title(f"per relation, layer {layer}")
+    if scatter.collections:
+        scatter.legend(fontsize=7)
     return fig

@@ -5,9 +5,9 @@ from __future__ import annotations
 from src.factworld.families import FAMILY_ORDER
 from src.tracing import KINDS, models_figure, peak
 
-from .figures import REVEAL_LINES, length_figure, reveal_figure, sweep_figure
+from .figures import REACH_GROUPS, REVEAL_LINES, length_figure, reach_figure, reveal_figure, sweep_figure
 from .markdown import Section, image, pct, table
-from .study import MEASURES, FitRun, RevealRun, Sweep, TraceRun, entry_label, lengths_of, mean_over_lengths
+from .study import MEASURES, FitRun, ReachRun, RevealRun, Sweep, TraceRun, entry_label, lengths_of, mean_over_lengths
 
 
 def family_order(family: str) -> int:
@@ -158,3 +158,32 @@ def reveal_section(reveals: list[RevealRun]) -> Section:
     return "\n\n".join([head, text, image("reveal_context", "reveal context"),
                          table(["family", "N", "object, state", "n", "NLL per token j"], rows)]), \
         {"reveal_context": reveal_figure(reveals)}
+
+
+def reach_section(reaches: list[ReachRun]) -> Section:
+    """Where ROME's written update acts: its share c_p at each position group, per family and
+    layer, and per relation at the last prompt token (``src.evaluation.update_reach``)."""
+    head = "## Where the written update acts"
+    if not reaches:
+        return f"{head}\n\nNo update-reach measurement given (python -m src.evaluation.update_reach).", {}
+    reaches = sorted(reaches, key=lambda r: family_order(r.family))
+    rows = [[run.family, layer, *(f"{groups[g]['mean']:.3f}" if g in groups else "-" for g in REACH_GROUPS)]
+            for run in reaches for layer, groups in run.result["layers"].items()]
+    layer = min(set.intersection(*(set(r.result["layers"]) for r in reaches)), key=int, default=None)
+    relation_rows = []
+    for run in reaches if layer is not None else []:
+        for name, row in run.result["by_relation"][layer].items():
+            attention = row["last"].get("attention_to_subject")
+            relation_rows.append([run.family, name, f"{row['last']['mean']:.3f}",
+                                  "-" if attention is None else f"{attention:.3f}"])
+    text = ("ROME's rank-one update adds c_p (v* - W k*) at every position p, c_p = (C^-1 k*)^T k_p / "
+            "(C^-1 k*)^T k* (1 at the subject's last token); an edit fails where the update reaches the "
+            "position the model reads the fact out at. Attention: the weight the last prompt token gives the "
+            "subject's tokens in the same layer's attention, just before the edited MLP (ARMs only).")
+    parts = [head, text, table(["family", "layer", *(g.replace("_", " ") for g in REACH_GROUPS)], rows)]
+    figures = {}
+    if layer is not None:
+        parts += [image("update_reach", "where the update acts"), f"Per relation, layer {layer}:",
+                  table(["family", "relation", "c at the last token", "attention to the subject"], relation_rows)]
+        figures["update_reach"] = reach_figure(reaches, layer)
+    return "\n\n".join(parts), figures

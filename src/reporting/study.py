@@ -4,7 +4,8 @@
   and the run's ``config.yaml`` for the masking schedule;
 - a trace output (``python -m src.trace``): ``summary.json`` with ``effect``;
 - a layer sweep (``python -m src.sweep``): ``sweep.json``;
-- a reveal-context measurement (``python -m src.evaluation.reveal_context``): ``reveal.json``.
+- a reveal-context measurement (``python -m src.evaluation.reveal_context``): ``reveal.json``;
+- an update-reach measurement (``python -m src.evaluation.update_reach``): ``reach.json``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from src.models import FAMILIES
 
 from .labels import edit_label, variant
 
-__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
+__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "ReachRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
            "run_name", "entry_label",
            "layer_label", "as_window"]
 
@@ -161,6 +162,15 @@ class RevealRun:
     result: dict
 
 
+@dataclass
+class ReachRun:
+    """One ``src.evaluation.update_reach`` folder; ``result`` is its reach.json."""
+
+    folder: Path
+    family: str
+    result: dict
+
+
 def load_fit(folder: Path, summary: dict | None = None) -> FitRun:
     summary = summary if summary is not None else json.loads((folder / "summary.json").read_text())
     config = folder / "config.yaml"
@@ -181,9 +191,9 @@ def _trace_family(folder: Path, summary: dict) -> str:
     return model_path[len(PREFIX):].split("@")[0] if model_path.startswith(PREFIX) else folder.name
 
 
-def load(folder: str | Path) -> FitRun | TraceRun | Sweep | RevealRun:
-    """Recognise ``folder`` as a sweep, a fit run, a trace output or a reveal-context
-    measurement, and read it."""
+def load(folder: str | Path) -> FitRun | TraceRun | Sweep | RevealRun | ReachRun:
+    """Recognise ``folder`` as a sweep, a fit run, a trace output, a reveal-context or an
+    update-reach measurement, and read it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
@@ -192,6 +202,9 @@ def load(folder: str | Path) -> FitRun | TraceRun | Sweep | RevealRun:
     if (folder / "reveal.json").is_file():
         result = json.loads((folder / "reveal.json").read_text())
         return RevealRun(folder, result["family"], result)
+    if (folder / "reach.json").is_file():
+        result = json.loads((folder / "reach.json").read_text())
+        return ReachRun(folder, result["family"], result)
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text())
         if "per_length" in summary:
@@ -200,4 +213,5 @@ def load(folder: str | Path) -> FitRun | TraceRun | Sweep | RevealRun:
             return TraceRun(folder, _trace_family(folder, summary), summary)
         raise ValueError(f"{folder / 'summary.json'}: neither a fit summary (per_length) nor a trace summary (effect)")
     raise ValueError(f"{folder}: not a result folder: expected sweep.json (src.sweep), summary.json "
-                     "(src.fit, src.trace) or reveal.json (src.evaluation.reveal_context)")
+                     "(src.fit, src.trace), reveal.json (src.evaluation.reveal_context) or reach.json "
+                     "(src.evaluation.update_reach)")

@@ -9,6 +9,7 @@ import torch
 from src.editing.hooks import LowRankPatch
 from src.editing.rank_one import rank_one_factors
 from src.evaluation.update_reach import attention_to_subject, edit_site_inputs, main, position_groups, reach
+from src.reporting.study import ReachRun, load
 from tests.evaluation.test_metrics import BUILDERS
 
 
@@ -64,6 +65,7 @@ def test_position_groups_place_each_prompt_token():
 def test_cli_on_the_tiny_world(tiny_cache, tmp_path, capsys):
     result = main(["--model", "factworld:llama@tiny", "--layers", "0", "1", "--limit", "8", "--out_dir", str(tmp_path)])
     assert json.loads((tmp_path / "reach.json").read_text()) == result
+    assert isinstance(load(tmp_path), ReachRun)  # the report reads the folder
     assert set(result["layers"]) == {"0", "1"}
     assert result["layers"]["0"]["subject_last"]["mean"] == pytest.approx(1.0)
     relations = result["by_relation"]["0"]
