@@ -98,7 +98,8 @@ class EditDataModule(L.LightningDataModule):
                 ones, and so does ``per_length`` where ``target_lengths`` are given (kamel, factworld).
             seed: seeds request selection, prefixes and schedules.
             source_options: further options of the source's loader (kamel: ``relations``, a list
-                of relation ids, default all; ``split``: train, dev or test; ``templates``).
+                of relation ids, default all; ``split``: train, dev or test; ``templates``;
+                factworld: ``edit_template``, which template of each relation is the edit prompt).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -183,7 +184,8 @@ class EditDataModule(L.LightningDataModule):
             if not world_file.is_file():
                 raise FileNotFoundError(f"data.path: no fact world at {world_file}")
             found = factworld_requests(world_file, encode, target_lengths=hp.target_lengths,
-                                       per_length=per_length, n_neighbors=hp.n_neighbors, seed=hp.seed)
+                                       per_length=per_length, n_neighbors=hp.n_neighbors, seed=hp.seed,
+                                       **(hp.source_options or {}))
         else:
             kw: dict[str, Any] = {}
             if hp.source == "kamel":

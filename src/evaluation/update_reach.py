@@ -112,7 +112,8 @@ def summarise(pairs: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
     return table
 
 
-def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples: int = 2000) -> dict:
+def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples: int = 2000,
+            edit_template: int = 0) -> dict:
     from src.data.sources.factworld import factworld_requests
     from src.factworld.build import cache_root, resolve_model_path
     from src.factworld.tokens import encode_target
@@ -129,7 +130,7 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
         raise ValueError(f"--layers {bad}: the model has layers 0..{adapter.num_layers - 1}")
     encode = lambda text: encode_target(tokenizer, text.strip())  # noqa: E731
     found = factworld_requests(world_file, encode, target_lengths=LENGTHS, per_length=-(-limit // len(LENGTHS)),
-                               n_neighbors=0, seed=0)
+                               n_neighbors=0, seed=0, edit_template=edit_template)
     rows, relations = [], []
     for req in found.requests[:limit]:
         try:
@@ -177,7 +178,7 @@ def format_result(result: dict) -> str:
         cells = "".join(f"{row[g]['mean']:>+11.3f} ({row[g]['mean_abs']:.3f})" if g in row else f"{'-':>20}"
                         for g in groups)
         lines.append(f"{layer:<6}{cells}")
-    # The edit prompt is each relation's first template, so the share at its last token is a
+    # The edit prompt is one template per relation (--edit_template), so the share at its last token is a
     # property of the relation's wording as much as of the model.
     layers = list(result["by_relation"])
     attention = "attention_to_subject" in next(iter(result["by_relation"][layers[0]].values()))["last"]
@@ -197,10 +198,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--layers", type=int, nargs="+", help="edit layers measured (default: all)")
     parser.add_argument("--limit", type=int, default=100, help="edit requests measured")
     parser.add_argument("--mom2_samples", type=int, default=2000, help="world sentences C is computed from")
+    parser.add_argument("--edit_template", type=int, default=0,
+                        help="which template of each relation is the edit prompt (as --data.source_options)")
     parser.add_argument("--out_dir", help="folder for reach.json (default: runs/reach/<family>)")
     args = parser.parse_args(argv)
     quiet_libraries()
-    result = measure(args.model, args.layers, args.limit, args.mom2_samples)
+    result = measure(args.model, args.layers, args.limit, args.mom2_samples, args.edit_template)
     print(format_result(result))
     write_result(result, args.out_dir, "reach", "reach")
     return result

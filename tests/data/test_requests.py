@@ -245,3 +245,22 @@ def test_real_kamel():
     print("requests per target length:", dict(sorted(lengths.items())))
     assert all(lengths[n] >= 20 for n in (1, 2, 3)) and all(n <= 4 for n in lengths)
     assert all(len(r.neighborhood_prompts) == 5 for r in rs.requests)
+
+
+def test_factworld_edit_template_picks_the_edit_prompt(tiny_cache):
+    from src.data.sources.factworld import factworld_requests
+
+    world, encode = tiny_cache.world(), (lambda text: [len(w) for w in text.split()])
+    templates = {r.name: r.templates for r in world.relations}
+    first = factworld_requests(tiny_cache.world_path, encode, per_length=None, n_neighbors=0).requests
+    second = factworld_requests(tiny_cache.world_path, encode, edit_template=1, per_length=None,
+                                n_neighbors=0).requests
+    assert [r.case_id for r in first] == [r.case_id for r in second]  # the same facts, other prompts
+    for a, b in zip(first, second):
+        ts = templates[a.relation]
+        assert a.prompt == ts[0] and b.prompt == ts[1]
+        filled = [t.replace("{}", b.subject) for t in (ts[0], *ts[2:])]
+        assert b.paraphrase_prompts and b.paraphrase_prompts == filled[:len(b.paraphrase_prompts)]
+    with pytest.raises(ValueError, match="edit_template=9: .* choose 0..") as err:
+        factworld_requests(tiny_cache.world_path, encode, edit_template=9)
+    assert "templates" in str(err.value)
