@@ -29,6 +29,19 @@ def test_arm_control_as_published_with_the_chosen_clamp(tmp_path, config, floor)
     assert result["1"] >= 0.9 and all(value >= floor for value in result.values())
 
 
+def test_an_edit_prompt_ending_in_a_shared_token_holds_the_arm_control(tmp_path):
+    # README, "Which token ends the edit prompt": with "The <relation> of {} is" as the edit prompt
+    # the update's share at qwen's last token halves (0.223 -> 0.116) and classic ROME edits
+    # 100 / 96 / 95 / 95 % (100 edits per length), against 99 / 96 / 94 / 90 with the first template.
+    from src.evaluation.update_reach import main as update_reach
+
+    share = {k: update_reach(["--model", "factworld:qwen", "--layers", "0", "--edit_template", str(k),
+                              "--out_dir", str(tmp_path / f"reach{k}")])["layers"]["0"]["last"]["mean"] for k in (0, 1)}
+    assert share[1] < 0.7 * share[0]
+    result = efficacy(tmp_path, "qwen_rome.yaml", 100, "--data.source_options", "{edit_template: 1}")
+    assert all(value >= 0.93 for value in result.values())
+
+
 def test_corrected_llada_edit_holds_at_every_length(tmp_path):
     # Measured with 100 edits per length: 99 / 93 / 91 / 95 % (the goal: >= 0.90 at every N).
     assert all(value >= 0.85 for value in efficacy(tmp_path, "llada_corrected.yaml", 50).values())
