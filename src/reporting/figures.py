@@ -12,11 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from src.evaluation.update_reach import GROUPS  # noqa: E402
+
 from .study import MEASURES, FitRun, ReachRun, RevealRun, Sweep, lengths_of  # noqa: E402
 
-# Position groups of src.evaluation.update_reach shown in the report (the subject's last token
-# is 1 by definition).
-REACH_GROUPS = ("before_subject", "subject", "after_subject", "last", "object")
+# update_reach's position groups shown in the report (the subject's last token is 1 by definition).
+REACH_GROUPS = tuple(group for group in GROUPS if group != "subject_last")
 
 
 def length_figure(runs: list[FitRun], measure: str = "efficacy",
