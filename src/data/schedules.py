@@ -41,3 +41,14 @@ def revealed_masks(schedule: ScheduleName, length: int, step: int, rng: random.R
             shown = set(rng.sample(range(length), k))
         masks.append([j in shown for j in range(length)])
     return masks
+
+
+def forward_process(texts: list[list[int]], mask_id: int, rng: random.Random) -> list[list[int]]:
+    """The MDM forward process on token id lists: each text draws a share t ~ U(0, 1) and each of
+    its tokens is replaced by ``mask_id`` with probability t (the states an MDM is trained on
+    and decodes through)."""
+    out = []
+    for ids in texts:
+        t = rng.random()
+        out.append([mask_id if rng.random() < t else i for i in ids])
+    return out

@@ -20,7 +20,7 @@ from src.editing.cases import EditCase
 from src.editing.hooks import LowRankPatch, RowPatch, ValueShift, applied
 from src.editing.method import EditMethod
 from src.editing.rank_one import Whitener, rank_one_factors
-from src.editing.stats import cached_second_moment
+from src.editing.stats import MOM2_STATES, cached_second_moment, texts_in_states
 
 
 # The power of ||delta|| in the penalty ``weight_decay * ||delta||^power / ||v||^2``.
@@ -33,7 +33,8 @@ class ValueShiftMethod(EditMethod):
     def __init__(self, *args, weight_decay: float = 0.5, clamp_norm_factor: float = 4.0,
                  mom2_source: str | None = "corpus", mom2_samples: int = 2000, mom2_lambda: float = 0.0,
                  cache_dir: str | None = None, through_update: bool = False, mom2_dtype: str = "float64",
-                 weight_decay_form: Literal["squared", "rome"] = "squared", **kwargs):
+                 weight_decay_form: Literal["squared", "rome"] = "squared",
+                 mom2_states: Literal["clean", "masked"] = "clean", **kwargs):
         """
         Args:
             weight_decay: weight of the penalty on ||delta|| (``weight_decay_form``).
@@ -51,10 +52,16 @@ class ValueShiftMethod(EditMethod):
             weight_decay_form: "squared" penalises ||delta||^2 / ||v||^2 (the fact-world configs'
                 weight decays are tuned to it); "rome" penalises ||delta|| / ||v||^2, as ROME's and
                 MEMIT's published code do, which at ||v|| >> 1 is far weaker.
+            mom2_states: the states of ``mom2_source``'s texts C is read from: "clean", as ROME
+                and MEMIT do, or for MDMs "masked" (``stats.texts_in_states``), so that C holds the
+                keys at the [MASK] positions the edited model decodes through and C^-1 steers
+                the update away from them.
         """
         super().__init__(*args, **kwargs)
         from src.factworld.build import cache_root
 
+        if mom2_states not in MOM2_STATES:
+            raise ValueError(f"mom2_states must be one of {MOM2_STATES}, got {mom2_states!r}")
         if weight_decay_form not in _DECAY_POWER:
             # The Python API skips the CLI's Literal check; a typo must not fall back to a form silently.
             raise ValueError(f"weight_decay_form must be one of {sorted(_DECAY_POWER)}, got {weight_decay_form!r}")
@@ -146,6 +153,7 @@ class ValueShiftMethod(EditMethod):
                 self._second_moments[layer] = None
             else:
                 texts = self.trainer.datamodule.corpus_ids(source, self.hparams.mom2_samples, self.tokenizer)
+                texts, source = texts_in_states(self.adapter, texts, source, self.hparams.mom2_states)
                 moment = cached_second_moment(self.adapter, self.model_dir, layer, source, texts, self.cache_dir)
                 self._second_moments[layer] = Whitener(moment, next(self.adapter.parameters()).device,
                                                        getattr(torch, self.hparams.mom2_dtype))

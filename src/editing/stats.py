@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from pathlib import Path
 
 import torch
 from src.progress import progress
 
 from src.atomic import replacing
+from src.data.schedules import forward_process
 from src.models.base import ModelAdapter
 from src.models.padding import left_pad
 
@@ -29,6 +31,25 @@ def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int
     model_key = hashlib.sha1("\n".join(identity).encode()).hexdigest()[:12]
     safe_source = "".join(c if c.isalnum() else "_" for c in source)[-40:]
     return cache_dir / "stats" / model_key / f"layer{layer}_{safe_source}_{n}.pt"
+
+
+MOM2_STATES = ("clean", "masked")
+
+
+def texts_in_states(adapter: ModelAdapter, texts: list[list[int]], source: str,
+                    states: str) -> tuple[list[list[int]], str]:
+    """``texts`` in the states C is read from, and ``source`` renamed for the cache: "clean" as
+    ROME and MEMIT read them, or for MDMs "masked", the forward process's states
+    (``schedules.forward_process``, seed 0), so that C holds the keys at the [MASK] positions
+    the model decodes through."""
+    if states not in MOM2_STATES:
+        raise ValueError(f"mom2_states must be one of {MOM2_STATES}, got {states!r}")
+    if states == "clean":
+        return texts, source
+    if adapter.kind != "mdm":
+        raise ValueError(f"mom2_states={states!r} needs a masked diffusion model; "
+                         f"this {adapter.family} model is autoregressive (it has no [MASK])")
+    return forward_process(texts, adapter.mask_token_id, random.Random(0)), f"{source} masked"
 
 
 class _SiteReached(Exception):

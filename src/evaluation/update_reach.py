@@ -30,7 +30,7 @@ from src.data.corpus import load_texts
 from src.data.requests import InvalidRequest
 from src.editing.cases import build_case
 from src.editing.rank_one import Whitener, whiten
-from src.editing.stats import cached_second_moment
+from src.editing.stats import MOM2_STATES, cached_second_moment, texts_in_states
 from src.evaluation.output import write_result
 from src.models import load_model, load_tokenizer
 from src.models.base import ModelAdapter
@@ -113,7 +113,7 @@ def summarise(pairs: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples: int = 2000,
-            edit_template: int = 0) -> dict:
+            edit_template: int = 0, mom2_states: str = "clean") -> dict:
     from src.data.sources.factworld import factworld_requests
     from src.factworld.build import cache_root, resolve_model_path
     from src.factworld.tokens import encode_target
@@ -146,7 +146,8 @@ def measure(model_path: str, layers: list[int] | None, limit: int, mom2_samples:
         raise ValueError(f"--model {model_path}: no edit requests could be built from {world_file}")
     texts = [tokenizer(t, truncation=True, max_length=64)["input_ids"]
              for t in load_texts("factworld", mom2_samples, world=World.from_json(world_file), seed=0)]
-    moments = {layer: cached_second_moment(adapter, str(model_dir), layer, "factworld", texts, cache_root())
+    texts, source = texts_in_states(adapter, texts, "factworld", mom2_states)
+    moments = {layer: cached_second_moment(adapter, str(model_dir), layer, source, texts, cache_root())
                for layer in layers}
     # (group, c_p) pairs per layer and row; one forward pass per row serves every layer.
     pairs: dict[int, list[list[tuple[str, float]]]] = {layer: [] for layer in layers}
@@ -200,10 +201,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mom2_samples", type=int, default=2000, help="world sentences C is computed from")
     parser.add_argument("--edit_template", type=int, default=0,
                         help="which template of each relation is the edit prompt (as --data.source_options)")
+    parser.add_argument("--mom2_states", choices=MOM2_STATES, default="clean",
+                        help="states of the sentences C is read from (as the edit method's mom2_states)")
     parser.add_argument("--out_dir", help="folder for reach.json (default: runs/reach/<family>)")
     args = parser.parse_args(argv)
     quiet_libraries()
-    result = measure(args.model, args.layers, args.limit, args.mom2_samples, args.edit_template)
+    result = measure(args.model, args.layers, args.limit, args.mom2_samples, args.edit_template,
+                     args.mom2_states)
     print(format_result(result))
     write_result(result, args.out_dir, "reach", "reach")
     return result

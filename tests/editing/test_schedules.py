@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from src.data.schedules import revealed_masks
+from src.data.schedules import forward_process, revealed_masks
 
 
 def test_none_keeps_everything_masked():
@@ -37,3 +37,14 @@ def test_uniform_never_reveals_all_and_length_one_is_plain():
 def test_unknown_schedule_named():
     with pytest.raises(ValueError, match="bogus"):
         revealed_masks("bogus", 2, 0, random.Random(0))
+
+
+def test_forward_process_masks_a_random_share_of_each_text():
+    texts = [list(range(10, 210))] * 40
+    masked = forward_process(texts, 0, random.Random(0))
+    assert [len(t) for t in masked] == [200] * 40
+    assert all(m in (0, i) for text, out in zip(texts, masked) for i, m in zip(text, out))
+    shares = [out.count(0) / 200 for out in masked]
+    # One t ~ U(0, 1) per text: the shares spread over (0, 1) instead of all sitting near 0.5.
+    assert min(shares) < 0.2 and max(shares) > 0.8
+    assert forward_process(texts, 0, random.Random(0)) == masked  # seeded

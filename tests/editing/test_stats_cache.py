@@ -27,3 +27,32 @@ def test_retrained_model_in_the_same_folder_does_not_reuse_c(tiny_cache, tmp_pat
     second = cached_second_moment(load_model(str(folder)), str(folder), 0, "t", texts, tmp_path / "cache")
     assert not torch.allclose(second, first)
     assert len(list((tmp_path / "cache" / "stats").iterdir())) == 2
+
+
+def test_masked_states_give_an_mdm_its_own_c_and_are_refused_for_an_arm(tiny_cache, tmp_path):
+    import pytest
+
+    from src.editing.stats import texts_in_states
+
+    texts = [[5, 6, 7, 8, 9, 10, 11, 12]] * 20
+    llada, llama = (load_model(str(tiny_cache.model_paths[f])) for f in ("llada", "llama"))
+    assert texts_in_states(llada, texts, "corpus", "clean") == (texts, "corpus")
+    masked, source = texts_in_states(llada, texts, "corpus", "masked")
+    assert source == "corpus masked" and any(llada.mask_token_id in t for t in masked)
+    folder = str(tiny_cache.model_paths["llada"])
+    clean_c = cached_second_moment(llada, folder, 0, "corpus", texts, tmp_path)
+    masked_c = cached_second_moment(llada, folder, 0, source, masked, tmp_path)
+    assert not torch.allclose(clean_c, masked_c)  # the [MASK] keys enter C, in their own cache entry
+    with pytest.raises(ValueError, match="autoregressive"):
+        texts_in_states(llama, texts, "corpus", "masked")
+    with pytest.raises(ValueError, match="mom2_states"):
+        texts_in_states(llada, texts, "corpus", "noisy")
+
+
+def test_rome_names_an_unknown_mom2_states(tiny_cache):
+    import pytest
+
+    from src.editing import ROME
+
+    with pytest.raises(ValueError, match="mom2_states"):
+        ROME(model_path="factworld:llada@tiny", layers=[0], mom2_states="noisy")
