@@ -20,7 +20,7 @@ from src.editing.cases import EditCase
 from src.editing.hooks import LowRankPatch, RowPatch, ValueShift, applied
 from src.editing.method import EditMethod
 from src.editing.rank_one import Whitener, rank_one_factors
-from src.editing.stats import MOM2_STATES, cached_second_moment, texts_in_states
+from src.editing.stats import cached_second_moment, check_states, texts_in_states
 
 
 # The power of ||delta|| in the penalty ``weight_decay * ||delta||^power / ||v||^2``.
@@ -60,8 +60,7 @@ class ValueShiftMethod(EditMethod):
         super().__init__(*args, **kwargs)
         from src.factworld.build import cache_root
 
-        if mom2_states not in MOM2_STATES:
-            raise ValueError(f"mom2_states must be one of {MOM2_STATES}, got {mom2_states!r}")
+        check_states(mom2_states)  # before any C is read, as the CLI's Literal would
         if weight_decay_form not in _DECAY_POWER:
             # The Python API skips the CLI's Literal check; a typo must not fall back to a form silently.
             raise ValueError(f"weight_decay_form must be one of {sorted(_DECAY_POWER)}, got {weight_decay_form!r}")

@@ -36,14 +36,19 @@ def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int
 MOM2_STATES = ("clean", "masked")
 
 
+def check_states(states: str) -> None:
+    """Refuse a ``mom2_states`` value other than ``MOM2_STATES``, naming the option."""
+    if states not in MOM2_STATES:
+        raise ValueError(f"mom2_states must be one of {MOM2_STATES}, got {states!r}")
+
+
 def texts_in_states(adapter: ModelAdapter, texts: list[list[int]], source: str,
                     states: str) -> tuple[list[list[int]], str]:
     """``texts`` in the states C is read from, and ``source`` renamed for the cache: "clean" as
     ROME and MEMIT read them, or for MDMs "masked", the forward process's states
     (``schedules.forward_process``, seed 0), so that C holds the keys at the [MASK] positions
     the model decodes through."""
-    if states not in MOM2_STATES:
-        raise ValueError(f"mom2_states must be one of {MOM2_STATES}, got {states!r}")
+    check_states(states)
     if states == "clean":
         return texts, source
     if adapter.kind != "mdm":
