@@ -10,7 +10,8 @@ from src.config_path import CONFIGS, resolve_config
 from src.data.datamodule import EditDataModule
 from src.editing.method import EditMethod
 
-EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace", "sweep", "robustness", "adapt", "world_study"))
+EDIT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("pretrain", "trace", "sweep", "robustness", "adapt", "world_study",
+                                                                                   "edit_template"))
 
 
 def parser() -> LightningArgumentParser:
@@ -43,6 +44,15 @@ def test_robustness_overlay_adds_decoders_to_its_base(base: str):
     assert cfg.model.init_args.decoders and cfg.model.init_args.model_path == f"factworld:{family}"
     # Its own folder: the base run's records must not be taken for this run's (resume).
     assert cfg.trainer.logger.init_args.version == "robustness"
+
+
+@pytest.mark.parametrize("base", ["llama_rome", "qwen_rome", "llada_corrected", "dream_memit_naive"])
+def test_edit_template_overlay_picks_the_edit_prompt_and_its_own_folder(base: str):
+    cfg = parser().parse_args(["--config", str(resolve_config(f"{base}.yaml")),
+                               "--config", str(resolve_config("edit_template/template1.yaml"))])
+    assert cfg.data.source == "factworld" and cfg.data.source_options == {"edit_template": 1}
+    logger = cfg.trainer.logger.init_args
+    assert logger.save_dir == "runs/edit_template1" and logger.name == base  # beside, not over, the base run
 
 
 def test_main_configs_are_shipped():
