@@ -54,8 +54,8 @@ class ValueShiftMethod(EditMethod):
                 MEMIT's published code do, which at ||v|| >> 1 is far weaker.
             mom2_states: the states of ``mom2_source``'s texts C is read from: "clean", as ROME
                 and MEMIT do, or for MDMs "masked" (``stats.texts_in_states``), so that C holds the
-                keys at the [MASK] positions the edited model decodes through and C^-1 steers
-                the update away from them.
+                keys at the [MASK] positions the edited model decodes through (on the fact
+                world it moves efficacy by at most 2 points: README, "not kept").
         """
         super().__init__(*args, **kwargs)
         from src.factworld.build import cache_root
