@@ -75,3 +75,14 @@ def test_cli_on_the_tiny_world(tiny_cache, tmp_path, capsys):
     assert "subject_last" in out and "by relation" in out
     with pytest.raises(ValueError, match="--layers"):
         main(["--model", "factworld:llama@tiny", "--layers", "7", "--out_dir", str(tmp_path)])
+
+
+def test_cli_reads_c_from_masked_states_for_an_mdm_only(tiny_cache, tmp_path):
+    clean = main(["--model", "factworld:llada@tiny", "--layers", "0", "--limit", "8", "--out_dir", str(tmp_path / "c")])
+    masked = main(["--model", "factworld:llada@tiny", "--layers", "0", "--limit", "8", "--mom2_states", "masked",
+                   "--out_dir", str(tmp_path / "m")])
+    assert masked["layers"]["0"]["subject_last"]["mean"] == pytest.approx(1.0)
+    assert masked["layers"]["0"]["object"]["mean"] != pytest.approx(clean["layers"]["0"]["object"]["mean"])
+    with pytest.raises(ValueError, match="autoregressive"):
+        main(["--model", "factworld:llama@tiny", "--layers", "0", "--limit", "4", "--mom2_states", "masked",
+              "--out_dir", str(tmp_path / "a")])
