@@ -17,7 +17,7 @@ from src.reporting.markdown import table
 from src.reporting.published import load_published, published_section, study_lines
 from src.reporting.sections import (decoders_section, lengths_section, reach_section, reveal_section,
                                      sites_section, sweeps_section, tracing_section)
-from src.reporting.study import FitRun, ReachRun, RevealRun, Sweep, TraceRun, load
+from src.reporting.study import FitRun, ReachRun, RevealRun, Result, Sweep, TraceRun, load
 from src.tracing import save_figures
 
 
@@ -27,9 +27,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("folders", nargs="+", help="fit run, trace output, sweep, reveal-context and update-reach folders")
     parser.add_argument("--out", default="reports/report.md", help="markdown file; figures go beside it")
     return parser.parse_args(argv)
-
-
-Result = FitRun | TraceRun | Sweep | RevealRun | ReachRun
 
 
 def load_all(folders: list[str]) -> tuple[list[Result], list[str]]:

@@ -21,7 +21,7 @@ from src.models import FAMILIES
 
 from .labels import edit_label, variant
 
-__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "ReachRun", "load", "load_fit", "lengths_of", "mean_over_lengths",
+__all__ = ["MEASURES", "FitRun", "TraceRun", "Sweep", "RevealRun", "ReachRun", "Result", "load", "load_fit", "lengths_of", "mean_over_lengths",
            "run_name", "entry_label",
            "layer_label", "as_window"]
 
@@ -191,7 +191,11 @@ def _trace_family(folder: Path, summary: dict) -> str:
     return model_path[len(PREFIX):].split("@")[0] if model_path.startswith(PREFIX) else folder.name
 
 
-def load(folder: str | Path) -> FitRun | TraceRun | Sweep | RevealRun | ReachRun:
+# Every kind of folder the report reads.
+Result = FitRun | TraceRun | Sweep | RevealRun | ReachRun
+
+
+def load(folder: str | Path) -> Result:
     """Recognise ``folder`` as a sweep, a fit run, a trace output, a reveal-context or an
     update-reach measurement, and read it."""
     folder = Path(folder)
