@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from src.editing.cases import EditCase
 from src.editing.hooks import RowPatch, patched
 from src.editing.sites import edit_sites
-from src.evaluation.exact_match import exact_match
+from src.evaluation.exact_match import exact_match, row_seed
 from src.models import load_model, load_tokenizer
 from src.models.padding import left_pad
 from src.options import require_at_least
@@ -39,7 +39,7 @@ class EditMethod(L.LightningModule):
     def __init__(self, model_path: str, layers: list[int], lr: float = 0.1, kl_factor: float = 0.0625,
                  early_stop_loss: float = 0.05, max_batch: int = 64, sequential: bool = False,
                  decoder: dict[str, Any] | None = None, decoders: dict[str, dict[str, Any]] | None = None,
-                 edit_sites: bool = False, dtype: str = "float32"):
+                 edit_sites: bool = False, dtype: str = "float32", decode_seeds: list[int] | None = None):
         """
         Args:
             model_path: checkpoint folder in the family's own format, or ``factworld:<family>``.
@@ -63,6 +63,12 @@ class EditMethod(L.LightningModule):
                 summary's ``per_site``).
             dtype: precision the network is loaded in (float32, bfloat16 or float16; the 8B
                 checkpoints in bfloat16 take half the memory). Edit parameters stay float32.
+            decode_seeds: seeds of the evaluation sampler's random draws (Dream's ``origin``
+                reveal order, sampling at temperature > 0; the default [0]). Each prompt draws
+                from its own generator, seeded from the seed, its edit's case_id and the prompt,
+                so an edit decodes the same whatever shares its batch or ran before it; with
+                several seeds every measure is the mean over that many decodes (an edit's
+                efficacy then lies between 0 and 1).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -71,6 +77,9 @@ class EditMethod(L.LightningModule):
         if not layers:
             raise ValueError("--model.init_args.layers is empty: name at least one edit layer, e.g. [0]")
         require_at_least("--model.init_args.max_batch", max_batch, 1)
+        self.decode_seeds = [0] if decode_seeds is None else list(decode_seeds)
+        if not self.decode_seeds:
+            raise ValueError("--model.init_args.decode_seeds is empty: give at least one seed, e.g. [0]")
         from src.factworld.build import resolve_model_path
 
         self.model_dir = str(resolve_model_path(model_path))
@@ -286,7 +295,8 @@ class EditMethod(L.LightningModule):
                 for e, extra in enumerate(self.evaluate(cases, patches, options)):
                     scores[e].setdefault("decoders", {})[name] = {m: extra[m] for m in MEASURES}
             if self.hparams.edit_sites:
-                for e, sites in enumerate(edit_sites(self.adapter, cases, patches, self.decoder_options)):
+                for e, sites in enumerate(edit_sites(self.adapter, cases, patches, self.decoder_options,
+                                                     self.decode_seeds)):
                     scores[e]["sites"] = {"all": scores[e]["efficacy"], **sites}
             if self.hparams.sequential:
                 for e in range(n):
@@ -304,13 +314,24 @@ class EditMethod(L.LightningModule):
                  options: dict[str, Any]) -> list[dict[str, Any]]:
         """Exact match with the model's own decoder under ``options``, each row against its own
         edit's update: efficacy (edit prompt, new object), generalisation (paraphrases, new
-        object), specificity (other subjects keep their true objects)."""
-        prompts, objects, owner, kind = [], [], [], []
+        object), specificity (other subjects keep their true objects); the mean over
+        ``decode_seeds`` (the text generated is the first seed's)."""
+        runs = [self._evaluate_once(cases, patches, options, seed) for seed in self.decode_seeds]
+        for e, score in enumerate(runs[0]):
+            for m in MEASURES:
+                if score[m] is not None:
+                    score[m] = sum(run[e][m] for run in runs) / len(runs)
+        return runs[0]
+
+    def _evaluate_once(self, cases: list[EditCase], patches: list[RowPatch],
+                       options: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+        prompts, objects, owner, kind, seeds = [], [], [], [], []
         for e, c in enumerate(cases):
-            for ids, obj, k in ([(c.prompt.ids, c.target_ids, "efficacy")]
-                                + [(p, c.target_ids, "generalisation") for p in c.paraphrases]
-                                + [(p, t, "specificity") for p, t in zip(c.neighbours, c.neighbour_targets)]):
+            for j, (ids, obj, k) in enumerate([(c.prompt.ids, c.target_ids, "efficacy")]
+                                              + [(p, c.target_ids, "generalisation") for p in c.paraphrases]
+                                              + [(p, t, "specificity") for p, t in zip(c.neighbours, c.neighbour_targets)]):
                 prompts.append(ids), objects.append(obj), owner.append(e), kind.append(k)
+                seeds.append(row_seed(seed, c.request.case_id, j))
         hits = [False] * len(prompts)
         generated: list[list[int]] = [[] for _ in prompts]
         # The decoder runs one target length at a time; rows keep their edit's update.
@@ -319,7 +340,7 @@ class EditMethod(L.LightningModule):
             with patched(patches, torch.tensor([owner[i] for i in idx])):
                 # One decoder batch: the patch's row binding covers exactly these rows.
                 ok, gen = exact_match(self.adapter, [prompts[i] for i in idx], [objects[i] for i in idx],
-                                      options, batch_size=len(idx))
+                                      options, batch_size=len(idx), row_seeds=[seeds[i] for i in idx])
             for j, i in enumerate(idx):
                 hits[i], generated[i] = ok[j], gen[j]
         scores = []

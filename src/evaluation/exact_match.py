@@ -4,6 +4,7 @@ N + k tokens and must produce the object followed by end-of-text (the answer end
 follows end-of-text is not read)."""
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, Sequence
@@ -11,7 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from src.models.base import ModelAdapter
-from src.models.decoding import generate
+from src.models.decoding import DECODERS, decoder_options, generate
 from src.models.padding import left_pad
 
 from .probability import model_device
@@ -20,21 +21,34 @@ from .probability import model_device
 DecoderKwargs = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
 
 
+def row_seed(seed: int, *names: object) -> int:
+    """A decode seed for one prompt from a run's ``seed`` and names that identify the prompt
+    (an edit's case_id, the prompt's kind and index): stable across processes and batches."""
+    return zlib.crc32("|".join(map(str, (seed, *names))).encode())
+
+
 @torch.no_grad()
 def exact_match(adapter: ModelAdapter, prompt_ids_list: Sequence[Sequence[int]],
                 object_ids_list: Sequence[Sequence[int]], decoder_kwargs: DecoderKwargs | None = None,
-                batch_size: int = 64) -> tuple[list[bool], list[list[int]]]:
+                batch_size: int = 64, row_seeds: Sequence[int] | None = None) -> tuple[list[bool], list[list[int]]]:
     """(hit per pair, generated tokens per pair), in input order.
 
     Pairs are grouped by object length N (one ``gen_length`` per batch) and decoded in batches
     of at most ``batch_size``; ``generate`` defaults MDM steps to gen_length. The options are
     the decoder's, plus ``extra_length`` (default 0): gen_length = N + extra_length, and a hit
     also needs the adapter's end-of-text token at position N.
+
+    ``row_seeds`` (one per pair) seed a generator per pair for a sampler that draws (Dream's
+    ``origin`` order, sampling at temperature > 0): each pair then decodes the same whichever
+    pairs share its batch, and a rerun reproduces it whatever ran before.
     """
     if len(prompt_ids_list) != len(object_ids_list):
         raise ValueError(f"{len(prompt_ids_list)} prompts but {len(object_ids_list)} objects")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if row_seeds is not None and len(row_seeds) != len(prompt_ids_list):
+        raise ValueError(f"{len(row_seeds)} row seeds for {len(prompt_ids_list)} prompts")
+    draws = "generator" in decoder_options(DECODERS[adapter.decoder]) if adapter.decoder in DECODERS else False
     by_length: dict[int, list[int]] = defaultdict(list)
     for index, obj in enumerate(object_ids_list):
         by_length[len(obj)].append(index)
@@ -47,10 +61,14 @@ def exact_match(adapter: ModelAdapter, prompt_ids_list: Sequence[Sequence[int]],
         if extra < 0 or (extra and adapter.eos_token_id is None):
             raise ValueError(f"extra_length={extra} needs to be >= 0 and the model to have an end-of-text token "
                              f"(eos_token_id={adapter.eos_token_id})")
+        if row_seeds is not None and "generator" in kwargs:
+            raise ValueError("give the decoder a generator or exact_match row_seeds, not both")
         ending = [adapter.eos_token_id] if extra else []
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
             ids, mask = left_pad([prompt_ids_list[i] for i in chunk], adapter.pad_token_id, device)
+            if row_seeds is not None and draws:
+                kwargs["generator"] = [torch.Generator().manual_seed(row_seeds[i]) for i in chunk]
             tokens = generate(adapter, ids, mask, length + extra, **kwargs).tokens.tolist()
             for index, row in zip(chunk, tokens):
                 generated[index] = row

@@ -4,20 +4,25 @@ Every decoder takes a left-padded prompt batch (``input_ids`` [B, P], ``attentio
 with 0 on pads, see ``padding.left_pad``), appends ``gen_length`` positions on the right and
 returns a ``GenerationResult``: the generated tokens and the step at which each was committed.
 At temperature 0 every decoder is deterministic (Dream's ``origin`` also draws which masks to
-reveal: pass a seeded ``generator`` to reproduce it).
+reveal: pass a seeded ``generator`` to reproduce it). ``generator`` may also be one CPU generator
+per row: each row's draws then come from its own, so a row decodes the same whichever rows
+share its batch (``exact_match``'s ``row_seeds``).
 """
 from __future__ import annotations
 
 import inspect
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Union
 
 import torch
 
 if TYPE_CHECKING:
     from .base import ModelAdapter
 
+# One generator for the batch, or one CPU generator per row.
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 LLaDARemasking = Literal["low_confidence", "random"]
 DreamAlg = Literal["origin", "maskgit_plus", "topk_margin", "entropy"]
 LLADA_REMASKING = ("low_confidence", "random")
@@ -75,8 +80,29 @@ def _generated_logits(adapter: "ModelAdapter", ids: torch.Tensor, mask: torch.Te
     return logits.index_fill(-1, torch.tensor([mask_token_id], device=logits.device), float("-inf"))
 
 
-def _gumbel(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    uniform = torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+def _rand(shape: torch.Size, generator: Generators, device: torch.device,
+          dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Uniform draws of ``shape``; with one generator per row, row b's from generator b."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} per-row generators for a batch of {shape[0]} rows")
+    return torch.stack([torch.rand(shape[1:], generator=g, dtype=dtype) for g in generator]).to(device)
+
+
+def _multinomial(probs: torch.Tensor, generator: Generators) -> torch.Tensor:
+    """One token per position drawn from ``probs`` [B, L, V]; per-row generators as ``_rand``."""
+    if generator is None or isinstance(generator, torch.Generator):
+        flat = probs.reshape(-1, probs.shape[-1])
+        return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+    if len(generator) != probs.shape[0]:
+        raise ValueError(f"{len(generator)} per-row generators for a batch of {probs.shape[0]} rows")
+    return torch.stack([torch.multinomial(p.cpu(), 1, generator=g).squeeze(-1)
+                        for p, g in zip(probs, generator)]).to(probs.device)
+
+
+def _gumbel(shape: torch.Size, generator: Generators, device: torch.device) -> torch.Tensor:
+    uniform = _rand(shape, generator, device, torch.float64)
     return -torch.log(-torch.log(uniform.clamp_min(torch.finfo(torch.float64).tiny)))
 
 
@@ -118,7 +144,7 @@ def arm_greedy(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mask:
 def llada_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                  gen_length: int, steps: int, block_length: int | None = None,
                  remasking: LLaDARemasking = "low_confidence", temperature: float = 0.0,
-                 generator: torch.Generator | None = None) -> GenerationResult:
+                 generator: Generators = None) -> GenerationResult:
     """LLaDA's sampler: blocks of ``block_length`` masks decoded left to right, ``steps`` split
     evenly over blocks; each step commits the most confident masks of the current block
     (confidence: softmax prob of the predicted token, or uniform random for ``random``)."""
@@ -160,8 +186,7 @@ def llada_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mas
             if remasking == "low_confidence":
                 confidence = logits.softmax(dim=-1).gather(-1, predicted.unsqueeze(-1)).squeeze(-1)
             else:
-                confidence = torch.rand(predicted.shape, generator=generator, device=device,
-                                        dtype=torch.float64)
+                confidence = _rand(predicted.shape, generator, device, torch.float64)
             eligible = masked & in_block
             confidence = confidence.masked_fill(~eligible, float("-inf"))
             commit = _top_k(confidence, torch.full((batch,), count, device=device)) & eligible
@@ -196,7 +221,7 @@ def _dream_confidence(probs: torch.Tensor, predicted: torch.Tensor, alg: str) ->
 def dream_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                  gen_length: int, steps: int, alg: DreamAlg = "origin", temperature: float = 0.0,
                  alg_temp: float | None = None, top_p: float | None = None,
-                 generator: torch.Generator | None = None, eps: float = 1e-3) -> GenerationResult:
+                 generator: Generators = None, eps: float = 1e-3) -> GenerationResult:
     """Dream's diffusion_generate: time runs from 1 to ``eps`` in ``steps`` steps; ``origin``
     reveals each mask with probability 1 - s/t, the other algs reveal the scheduled number of
     masks, most confident first (top-1 prob, top1-top2 margin or negative entropy; sampled
@@ -229,7 +254,7 @@ def dream_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mas
         # pools them over the batch, which only matches it at batch size 1.
         reveal: torch.Tensor | None = None  # known now for origin and the last step
         if alg == "origin":
-            reveal_draw = torch.rand(masked.shape, generator=generator, device=device)
+            reveal_draw = _rand(masked.shape, generator, device)
             reveal = masked.clone() if last else masked & (reveal_draw < 1 - s / t)
             if not reveal.any():
                 continue
@@ -248,8 +273,7 @@ def dream_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mas
             logits = _top_p_filter(logits, top_p)
         probs = logits.softmax(dim=-1)
         if temperature > 0:
-            predicted = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1,
-                                          generator=generator).view(probs.shape[:-1])
+            predicted = _multinomial(probs, generator)
         else:
             predicted = probs.argmax(dim=-1)
 

@@ -10,7 +10,7 @@ from torch import nn
 from src.evaluation.counterfact import (PromptScores, counterfact_scores, locality, n_gram_entropy,
                                         teacher_forced_predictions, teacher_forced_token_accuracy,
                                         text_n_gram_entropy)
-from src.evaluation.exact_match import exact_match
+from src.evaluation.exact_match import exact_match, row_seed
 from src.evaluation.per_length import PerLengthRate, format_table
 from src.evaluation.probability import (chain_rule_logprob, elbo_logprob, object_logprob,
                                         unmasking_order_logprob)
@@ -195,6 +195,24 @@ def test_exact_match_batched_equals_one_by_one(name, options):
     planted = [generated[0], OBJECTS[1], generated[2], [1] * 4]
     assert exact_match(model, PROMPTS, planted, options)[0] == [True, generated[1] == OBJECTS[1], True,
                                                                  generated[3] == [1] * 4]
+
+
+def test_exact_match_row_seeds_make_each_pair_independent_of_its_batch():
+    model = build("dream")
+    seeds = [row_seed(0, "case", i) for i in range(len(PROMPTS))]
+    hits, generated = exact_match(model, PROMPTS, OBJECTS, {}, batch_size=2, row_seeds=seeds)
+    singles = [exact_match(model, [p], [o], {}, row_seeds=[s]) for p, o, s in zip(PROMPTS, OBJECTS, seeds)]
+    assert generated == [g[0] for _, g in singles] and hits == [h[0] for h, _ in singles]
+    # The same pairs in reverse order, other batches: the same decodes.
+    back = exact_match(model, PROMPTS[::-1], OBJECTS[::-1], {}, batch_size=3, row_seeds=seeds[::-1])[1]
+    assert back[::-1] == generated
+    assert exact_match(build("llama"), PROMPTS, OBJECTS, {}, row_seeds=seeds)[1] == exact_match(
+        build("llama"), PROMPTS, OBJECTS)[1]  # a decoder that draws nothing ignores them
+    assert row_seed(0, "case", 1) == row_seed(0, "case", 1) != row_seed(1, "case", 1)
+    with pytest.raises(ValueError, match="3 row seeds for 4 prompts"):
+        exact_match(model, PROMPTS, OBJECTS, {}, row_seeds=seeds[:3])
+    with pytest.raises(ValueError, match="not both"):
+        exact_match(model, PROMPTS, OBJECTS, {"generator": torch.Generator()}, row_seeds=seeds)
 
 
 @pytest.mark.parametrize("name", ["llama", "llada", "dream"])

@@ -298,6 +298,31 @@ def test_left_padding_changes_nothing(make, decoder, kwargs):
     assert batched.tokens[1].tolist() != batched.tokens[0].tolist()
 
 
+PER_ROW_CASES = [
+    (lambda: PlantedMDM(peaked(TARGETS, CONF), "dream", 1), dream_sample, dict(steps=4, alg="origin")),
+    (lambda: PlantedMDM(shaped(CRITERIA_ROWS), "dream", 1), dream_sample,
+     dict(steps=3, alg="entropy", alg_temp=0.5, temperature=0.7)),
+    (lambda: PlantedMDM(peaked(TARGETS, CONF)), llada_sample, dict(steps=4, remasking="random", temperature=0.5)),
+]
+
+
+@pytest.mark.parametrize("make, decoder, kwargs", PER_ROW_CASES)
+def test_per_row_generators_decode_a_row_the_same_in_any_batch(make, decoder, kwargs):
+    # One generator per row: a row's reveal order and samples follow its own seed, not the batch.
+    prompts = [[5, 6, 7, 8], [9], [4, 4, 4, 4, 4, 4, 9]]
+    seeded = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]  # noqa: E731
+    batched = decoder(make(), *left_pad(prompts, PAD), 4, generator=seeded([3, 4, 5]), **kwargs)
+    for row, (prompt, seed) in enumerate(zip(prompts, [3, 4, 5])):
+        alone = decoder(make(), *left_pad([prompt], PAD), 4, generator=seeded([seed]), **kwargs)
+        assert batched.tokens[row].tolist() == alone.tokens[0].tolist()
+        assert batched.order[row].tolist() == alone.order[0].tolist()
+    orders = {tuple(decoder(make(), *left_pad(prompts[:1], PAD), 4, generator=seeded([s]), **kwargs).order[0].tolist())
+              for s in range(8)}
+    assert len(orders) > 1  # the seeds do draw different orders
+    with pytest.raises(ValueError, match="2 per-row generators for a batch of 3"):
+        decoder(make(), *left_pad(prompts, PAD), 4, generator=seeded([1, 2]), **kwargs)
+
+
 def test_left_pad():
     ids, mask = left_pad([[5, 6], [7], []], PAD)
     assert ids.tolist() == [[5, 6], [PAD, 7], [PAD, PAD]]
