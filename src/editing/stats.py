@@ -1,8 +1,10 @@
 """Second moment C = E[k k^T] of the keys entering an edit site, computed once and cached.
 
 ROME and MEMIT whiten the update by C^-1 so that it disturbs other keys as little as
-possible. The cache key names the model folder, the layer, the text source and the sample
-count, so a different corpus never silently reuses another's statistics.
+possible. The cache key names the model folder, the layer, the text source, the sample count
+and a hash of the token ids themselves: a source name can stand for other texts (``corpus`` is
+whatever ``data.corpus`` names; another seed draws another sample), so the name alone never
+decides which C is reused.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from src.models.padding import left_pad
 log = logging.getLogger(__name__)
 
 
-def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int) -> Path:
+def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, texts: list[list[int]]) -> Path:
     # The folder and its files' sizes and times: a model retrained or replaced in the same
     # folder gets its own C (content hashes would read gigabytes of a real checkpoint).
     folder = Path(model_dir).resolve()
@@ -30,7 +32,8 @@ def _cache_file(cache_dir: Path, model_dir: str, layer: int, source: str, n: int
     identity = [str(folder), *(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)]
     model_key = hashlib.sha1("\n".join(identity).encode()).hexdigest()[:12]
     safe_source = "".join(c if c.isalnum() else "_" for c in source)[-40:]
-    return cache_dir / "stats" / model_key / f"layer{layer}_{safe_source}_{n}.pt"
+    texts_key = hashlib.sha1(repr(texts).encode()).hexdigest()[:10]
+    return cache_dir / "stats" / model_key / f"layer{layer}_{safe_source}_{len(texts)}_{texts_key}.pt"
 
 
 MOM2_STATES = ("clean", "masked")
@@ -107,7 +110,7 @@ def cached_second_moment(adapter: ModelAdapter, model_dir: str, layer: int, sour
                          texts: list[list[int]], cache_dir: Path) -> torch.Tensor:
     """C from the cache, else computed and cached (written whole or not at all). A damaged entry
     is named and rebuilt; a read-only cache is read, and C computed anew where it is missing."""
-    path = _cache_file(cache_dir, model_dir, layer, source, len(texts))
+    path = _cache_file(cache_dir, model_dir, layer, source, texts)
     if path.is_file():
         try:
             return torch.load(path, weights_only=True)

@@ -1,4 +1,5 @@
-"""The key second moment C is cached per model: a model retrained in the same folder gets its own."""
+"""The key second moment C is cached per model and per text: a model retrained in the same folder,
+or other texts under the same source name, get their own."""
 import os
 
 import torch
@@ -56,3 +57,15 @@ def test_rome_names_an_unknown_mom2_states(tiny_cache):
 
     with pytest.raises(ValueError, match="mom2_states"):
         ROME(model_path="factworld:llada@tiny", layers=[0], mom2_states="noisy")
+
+
+def test_other_texts_under_the_same_source_name_get_their_own_c(tiny_cache, tmp_path):
+    # "corpus" names whatever data.corpus is; the same name and count with other texts (another
+    # corpus, another seed's sample) must not reuse the first C.
+    folder = str(tiny_cache.model_paths["llama"])
+    model = load_model(folder)
+    first = cached_second_moment(model, folder, 0, "corpus", [[5, 6, 7, 8], [9, 10, 11]], tmp_path)
+    other = cached_second_moment(model, folder, 0, "corpus", [[12, 13, 14, 15], [16, 17, 18]], tmp_path)
+    assert not torch.allclose(first, other)
+    assert torch.equal(cached_second_moment(model, folder, 0, "corpus", [[5, 6, 7, 8], [9, 10, 11]], tmp_path), first)
+    assert len(list((tmp_path / "stats").rglob("*.pt"))) == 2

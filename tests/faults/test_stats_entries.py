@@ -25,7 +25,7 @@ def cached(tmp_path: Path) -> torch.Tensor:
 
 
 def entry(tmp_path: Path) -> Path:
-    return stats._cache_file(tmp_path / "cache", str(tmp_path / "model"), 0, "corpus", 1)
+    return stats._cache_file(tmp_path / "cache", str(tmp_path / "model"), 0, "corpus", [[1, 2]])
 
 
 def test_damaged_entry_is_named_and_rebuilt(tmp_path, computed, caplog):
