@@ -2,7 +2,7 @@
 
 Each folder given is recognised as a fit run, a trace output, a layer sweep, a reveal-context or
 an update-reach measurement (src/reporting/study.py); one markdown file is written with its PNG
-figures beside it: edits against target length, tracing heatmaps of all traced models, layer sweeps,
+figures beside it: edits against target length, the correction's gain edit by edit, tracing heatmaps of all traced models, layer sweeps,
 decoder robustness, where edits act, where the written update reaches, whether the MDMs read revealed
 object tokens, and published numbers beside ours. Folders that are missing or not recognised are named (on stderr and in the
 report's inputs) and left out; the report stops only when no folder given can be read.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from src.reporting.markdown import table
 from src.reporting.published import load_published, published_section, study_lines
-from src.reporting.sections import (decoders_section, lengths_section, reach_section, reveal_section,
-                                     sites_section, sweeps_section, tracing_section)
+from src.reporting.sections import (decoders_section, lengths_section, paired_section, reach_section,
+                                     reveal_section, sites_section, sweeps_section, tracing_section)
 from src.reporting.study import FitRun, ReachRun, RevealRun, Result, Sweep, TraceRun, load
 from src.tracing import save_figures
 
@@ -52,9 +52,9 @@ def write_report(results: list[Result], out: str | Path,
     inputs = table(["folder", "kind", "family"],
                    [[str(r.folder), type(r).__name__, r.family] for r in results])
     reference = load_published()
-    sections = [lengths_section(runs, study_lines(reference)), tracing_section(traces), sweeps_section(sweeps),
-                decoders_section(runs), sites_section(runs), reach_section(reaches), reveal_section(reveals),
-                published_section(runs, traces, reference)]
+    sections = [lengths_section(runs, study_lines(reference)), paired_section(runs), tracing_section(traces),
+                sweeps_section(sweeps), decoders_section(runs), sites_section(runs), reach_section(reaches),
+                reveal_section(reveals), published_section(runs, traces, reference)]
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _, figures in sections:

@@ -179,3 +179,25 @@ def test_keep_context_runs_are_labelled_apart():
                subject_shift=True)
     assert FitRun(**run).label != FitRun(**run, keep_context=True).label
     assert "keep_context" in FitRun(**run, keep_context=True).label
+
+
+def with_edits(folder: Path, efficacies: list[float]) -> Path:
+    rows = [{"case_id": f"c{i}", "target_length": 2, "efficacy": e, "status": "ok"} for i, e in enumerate(efficacies)]
+    (folder / "edits.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_corrected_runs_are_compared_edit_by_edit_with_their_naive_run(tmp_path):
+    # Pairs form within a folder: keep_context/llada_corrected against keep_context/llada_naive.
+    folders = [with_edits(fit_run(tmp_path / "llada_naive", "llada"), [0, 0, 1, 1]),
+               with_edits(fit_run(tmp_path / "llada_corrected", "llada", "study"), [1, 1, 1, 0]),
+               with_edits(fit_run(tmp_path / "kc" / "llada_naive", "llada"), [1, 1, 1, 1]),
+               with_edits(fit_run(tmp_path / "kc" / "llada_corrected", "llada", "study"), [1, 1, 1, 1]),
+               fit_run(tmp_path / "dream_naive", "dream"), fit_run(tmp_path / "dream_corrected", "dream", "study")]
+    text = main([*map(str, folders), "--out", str(tmp_path / "r.md")]).read_text()
+    assert "## The correction's gain, edit by edit" in text
+    assert f"| {tmp_path / 'llada_corrected'} | {tmp_path / 'llada_naive'} | ROME corrected L0 | 2 | 4 | +25.0 |" in text
+    assert f"| {tmp_path / 'kc' / 'llada_corrected'} | {tmp_path / 'kc' / 'llada_naive'} | ROME corrected L0 | 2 | 4 | +0.0 | [+0.0, +0.0] | 0 | 0 |" in text
+    assert f"- {tmp_path / 'dream_corrected'} against {tmp_path / 'dream_naive'}: " in text  # no edits.jsonl
+    alone = main([str(folders[1]), "--out", str(tmp_path / "alone.md")]).read_text()
+    assert "No corrected run was given beside its naive run." in alone

@@ -1,7 +1,8 @@
-"""The report's sections on our own results: per-length edits, tracing, layer sweeps, decoders,
-where edits act, and how much MDMs read revealed object tokens."""
+"""The report's sections on our own results: per-length edits, the correction's paired gain,
+tracing, layer sweeps, decoders, where edits act, and how much MDMs read revealed object tokens."""
 from __future__ import annotations
 
+from src.evaluation.paired import paired_gain, read_records
 from src.factworld.families import FAMILY_ORDER
 from src.tracing import KINDS, models_figure, peak
 
@@ -46,6 +47,43 @@ def lengths_section(runs: list[FitRun], references: dict[str, dict[str, dict[str
                  str(sum(r.counts.values()))] for r in runs]
         parts += [f"### {measure} (%)", table(header, rows)]
     return "\n\n".join(parts), {"efficacy_vs_length": length_figure(runs, "efficacy", references)}
+
+
+def naive_partner(run: FitRun, runs: list[FitRun]) -> FitRun | None:
+    """The naive run beside a corrected one: same family, method, layers and ROME options, in
+    the same parent folder (so ``runs/keep_context/x_naive`` pairs with ``runs/keep_context/x_corrected``)."""
+    same = [o for o in runs if o.variant == "naive" and not o.per_decoder and o.folder.parent == run.folder.parent
+            and (o.family, o.method, o.layers, o.subject_shift, o.keep_context)
+            == (run.family, run.method, run.layers, run.subject_shift, run.keep_context)]
+    return same[0] if len(same) == 1 else None
+
+
+def paired_section(runs: list[FitRun]) -> Section:
+    """The correction's gain over the naive edit, edit by edit on the same requests
+    (``src.evaluation.paired``), for every corrected run whose naive run was given."""
+    head = "## The correction's gain, edit by edit"
+    pairs = [(naive, run) for run in sort_runs(runs) if run.variant.startswith("corrected") and not run.per_decoder
+             for naive in [naive_partner(run, runs)] if naive is not None]
+    if not pairs:
+        return f"{head}\n\nNo corrected run was given beside its naive run.", {}
+    rows, unread = [], []
+    for naive, run in pairs:
+        try:
+            gains = paired_gain(read_records(naive.folder), read_records(run.folder))
+        except (FileNotFoundError, ValueError) as err:
+            unread.append(f"- {run.folder} against {naive.folder}: {err}")
+            continue
+        rows += [[str(run.folder), str(naive.folder), run.label, str(n), str(g.n), f"{100 * g.gain:+.1f}",
+                  f"[{100 * g.low:+.1f}, {100 * g.high:+.1f}]", str(g.better), str(g.worse)]
+                 for n, g in gains.items()]
+    parts = [head, "Naive and corrected runs of one config edit the same requests, so their difference is read "
+             "per edit: the mean efficacy gain in points, a 95 % bootstrap interval over the edits, and how "
+             "many edits the corrected run won and lost (Dream's efficacy per edit is a mean over its decode "
+             "seeds). An interval that holds 0 is a gain the edits measured do not establish.",
+             table(["corrected run", "naive run", "edit", "N", "edits", "gain", "95% interval", "won", "lost"], rows)]
+    if unread:
+        parts.append("\n".join(["Not compared:", *unread]))
+    return "\n\n".join(parts), {}
 
 
 def trace_names(traces: list[TraceRun]) -> dict[str, TraceRun]:
