@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Sequence
 
 from src.data.requests import EditRequest
-from src.evaluation.exact_match import exact_match
+from src.evaluation.exact_match import exact_match, row_seed
 from src.factworld.tokens import encode_prompt, encode_target
 from src.models.base import ModelAdapter
 
@@ -36,8 +36,10 @@ def split_known(adapter: ModelAdapter, tokenizer, requests: Sequence[EditRequest
         part = list(requests[start:start + chunk])
         rejected += [(r.case_id, "no true object to check") for r in part if not r.target_true]
         part = [r for r in part if r.target_true]
+        # Seeded per request: a sampler that draws (Dream's) keeps the same requests however they are chunked.
         hits, _ = exact_match(adapter, [encode_prompt(tokenizer, r.text()) for r in part],
-                              [encode_target(tokenizer, r.target_true) for r in part], decoder or {}, batch_size)
+                              [encode_target(tokenizer, r.target_true) for r in part], decoder or {}, batch_size,
+                              row_seeds=[row_seed(0, r.case_id, "known") for r in part])
         for r, hit in zip(part, hits):
             if not hit:
                 rejected.append((r.case_id, UNKNOWN))

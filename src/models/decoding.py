@@ -81,28 +81,35 @@ def _generated_logits(adapter: "ModelAdapter", ids: torch.Tensor, mask: torch.Te
 
 
 def _rand(shape: torch.Size, generator: Generators, device: torch.device,
-          dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Uniform draws of ``shape``; with one generator per row, row b's from generator b."""
+          dtype: torch.dtype = torch.float32, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Uniform draws of ``shape``; with one generator per row, row b's from generator b, and
+    only for the ``rows`` [B] (bool) that use them this step (zeros elsewhere), so that what a
+    row draws never depends on what the other rows of its batch do."""
     if generator is None or isinstance(generator, torch.Generator):
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)
     if len(generator) != shape[0]:
         raise ValueError(f"{len(generator)} per-row generators for a batch of {shape[0]} rows")
-    return torch.stack([torch.rand(shape[1:], generator=g, dtype=dtype) for g in generator]).to(device)
+    active = [True] * shape[0] if rows is None else rows.tolist()
+    return torch.stack([torch.rand(shape[1:], generator=g, dtype=dtype) if on else torch.zeros(shape[1:], dtype=dtype)
+                        for g, on in zip(generator, active)]).to(device)
 
 
-def _multinomial(probs: torch.Tensor, generator: Generators) -> torch.Tensor:
-    """One token per position drawn from ``probs`` [B, L, V]; per-row generators as ``_rand``."""
+def _multinomial(probs: torch.Tensor, generator: Generators, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """One token per position drawn from ``probs`` [B, L, V]; per-row generators and ``rows``
+    as ``_rand`` (an inactive row gets its argmax, unused by the caller)."""
     if generator is None or isinstance(generator, torch.Generator):
         flat = probs.reshape(-1, probs.shape[-1])
         return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
     if len(generator) != probs.shape[0]:
         raise ValueError(f"{len(generator)} per-row generators for a batch of {probs.shape[0]} rows")
-    return torch.stack([torch.multinomial(p.cpu(), 1, generator=g).squeeze(-1)
-                        for p, g in zip(probs, generator)]).to(probs.device)
+    active = [True] * probs.shape[0] if rows is None else rows.tolist()
+    return torch.stack([torch.multinomial(p.cpu(), 1, generator=g).squeeze(-1) if on else p.argmax(dim=-1).cpu()
+                        for p, g, on in zip(probs, generator, active)]).to(probs.device)
 
 
-def _gumbel(shape: torch.Size, generator: Generators, device: torch.device) -> torch.Tensor:
-    uniform = _rand(shape, generator, device, torch.float64)
+def _gumbel(shape: torch.Size, generator: Generators, device: torch.device,
+            rows: torch.Tensor | None = None) -> torch.Tensor:
+    uniform = _rand(shape, generator, device, torch.float64, rows)
     return -torch.log(-torch.log(uniform.clamp_min(torch.finfo(torch.float64).tiny)))
 
 
@@ -266,6 +273,9 @@ def dream_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mas
             if last:
                 reveal = masked.clone()
 
+        # The rows that commit a token this step: only they draw (a row alone in its batch skips
+        # the steps it commits nothing in, so with per-row generators it must draw the same there).
+        active = reveal.any(dim=-1) if reveal is not None else count > 0
         logits = _generated_logits(adapter, ids, mask, prompt_length, mask_id, torch.float32)
         if temperature > 0:
             logits = logits / temperature
@@ -273,7 +283,7 @@ def dream_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mas
             logits = _top_p_filter(logits, top_p)
         probs = logits.softmax(dim=-1)
         if temperature > 0:
-            predicted = _multinomial(probs, generator)
+            predicted = _multinomial(probs, generator, active)
         else:
             predicted = probs.argmax(dim=-1)
 
@@ -281,7 +291,7 @@ def dream_sample(adapter: "ModelAdapter", input_ids: torch.Tensor, attention_mas
             confidence = _dream_confidence(probs, predicted, alg).double()
             if alg_temp:
                 # Gumbel-top-k = sampling without replacement from softmax(confidence / alg_temp).
-                confidence = confidence / alg_temp + _gumbel(confidence.shape, generator, device)
+                confidence = confidence / alg_temp + _gumbel(confidence.shape, generator, device, active)
             confidence = confidence.masked_fill(~masked, float("-inf"))
             reveal = _top_k(confidence, count) & masked
         generated[reveal] = predicted[reveal]

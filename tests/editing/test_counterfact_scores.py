@@ -114,3 +114,14 @@ def test_measures_under_a_live_patch(model):
     assert none == unpatched  # a zero patch changes nothing, its references included
     assert [m["fluency_unedited"] for m in live] == [m["fluency"] for m in unpatched]  # the reference ignores the patch
     assert any(a["EM"] != b["EM"] for a, b in zip(live, unpatched))
+
+
+def test_known_filter_on_a_sampling_decoder_does_not_depend_on_chunking(tiny_cache):
+    # Dream sampling at temperature 1: each request draws from its own seeded generator, so the
+    # chunk and batch it is decoded in do not change whether it is kept.
+    folder = tiny_cache.model_paths["dream"]
+    adapter, tokenizer, world = load_model(folder), load_tokenizer(folder), tiny_cache.world()
+    reqs = requests(world, 12)
+    runs = [split_known(adapter, tokenizer, reqs, decoder={"temperature": 1.0}, batch_size=b) for b in (1, 5, 32)]
+    assert [r.case_id for r in runs[0][0]] == [r.case_id for r in runs[1][0]] == [r.case_id for r in runs[2][0]]
+    assert runs[0][0] and runs[0][1]

@@ -300,6 +300,8 @@ def test_left_padding_changes_nothing(make, decoder, kwargs):
 
 PER_ROW_CASES = [
     (lambda: PlantedMDM(peaked(TARGETS, CONF), "dream", 1), dream_sample, dict(steps=4, alg="origin")),
+    # Sampling: a row draws tokens only in the steps it reveals something, as it would alone.
+    (lambda: PlantedMDM(peaked(TARGETS, CONF), "dream", 1), dream_sample, dict(steps=4, alg="origin", temperature=3.0)),
     (lambda: PlantedMDM(shaped(CRITERIA_ROWS), "dream", 1), dream_sample,
      dict(steps=3, alg="entropy", alg_temp=0.5, temperature=0.7)),
     (lambda: PlantedMDM(peaked(TARGETS, CONF)), llada_sample, dict(steps=4, remasking="random", temperature=0.5)),
