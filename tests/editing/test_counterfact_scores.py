@@ -83,7 +83,7 @@ def test_per_length_counts_known_requests(model, tiny_cache, monkeypatch):
 
     adapter, tokenizer, _ = model
     # Every other request checked is "unknown", so a draw of per_length before the check falls short.
-    monkeypatch.setattr(known_filter, "exact_match", lambda a, prompts, *rest: ([i % 2 == 0 for i in range(len(prompts))], None))
+    monkeypatch.setattr(known_filter, "exact_match", lambda a, prompts, *rest, **kw: ([i % 2 == 0 for i in range(len(prompts))], None))
     folder = tiny_cache.model_paths["llama"]
     data = EditDataModule(source="factworld", target_lengths=[1, 2], per_length=3, known_only=True)
     data.trainer = SimpleNamespace(global_rank=0, lightning_module=SimpleNamespace(
