@@ -199,5 +199,6 @@ def test_corrected_runs_are_compared_edit_by_edit_with_their_naive_run(tmp_path)
     assert f"| {tmp_path / 'llada_corrected'} | {tmp_path / 'llada_naive'} | ROME corrected L0 | 2 | 4 | +25.0 |" in text
     assert f"| {tmp_path / 'kc' / 'llada_corrected'} | {tmp_path / 'kc' / 'llada_naive'} | ROME corrected L0 | 2 | 4 | +0.0 | [+0.0, +0.0] | 0 | 0 |" in text
     assert f"- {tmp_path / 'dream_corrected'} against {tmp_path / 'dream_naive'}: " in text  # no edits.jsonl
+    assert "](correction_gain.png)" in text and (tmp_path / "correction_gain.png").stat().st_size > 0
     alone = main([str(folders[1]), "--out", str(tmp_path / "alone.md")]).read_text()
     assert "No corrected run was given beside its naive run." in alone

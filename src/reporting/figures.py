@@ -1,4 +1,5 @@
-"""The report's figures: per-length curves of fit runs, layer-sweep curves, and reveal context.
+"""The report's figures: per-length curves of fit runs, the correction's paired gain, layer-sweep
+curves, and reveal context.
 
 Tracing heatmaps come from ``src.tracing.plots``; the figures here only read the JSON that
 ``summary.json``, ``sweep.json`` and ``reveal.json`` hold, so they can be redrawn without rerunning anything.
@@ -12,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from src.evaluation.paired import PairedGain  # noqa: E402
 from src.evaluation.update_reach import GROUPS  # noqa: E402
 
 from .study import MEASURES, FitRun, ReachRun, RevealRun, Sweep, lengths_of  # noqa: E402
@@ -41,6 +43,30 @@ def length_figure(runs: list[FitRun], measure: str = "efficacy",
         ax.set_ylim(-3, 103)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel(f"{measure} (%)")
+    return fig
+
+
+def gain_figure(gains: list[tuple[str, str, dict[int, PairedGain]]]) -> Figure:
+    """The corrected edit's paired gain over the naive one against target length: one panel per
+    family, one line per (family, label, gains) with its bootstrap interval as error bars."""
+    families = list(dict.fromkeys(family for family, _, _ in gains))
+    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 4.6), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    for ax, family in zip(axes[0], families):
+        lines = [(label, g) for f, label, g in gains if f == family]
+        for k, (label, g) in enumerate(lines):
+            lengths = sorted(g)
+            # Side by side, so that intervals at one N do not hide each other.
+            x = [n + 0.08 * (k - (len(lines) - 1) / 2) for n in lengths]
+            mid = [100 * g[n].gain for n in lengths]
+            err = [[100 * (g[n].gain - g[n].low) for n in lengths], [100 * (g[n].high - g[n].gain) for n in lengths]]
+            ax.errorbar(x, mid, yerr=err, marker="o", capsize=3, label=label)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(family)
+        ax.set_xlabel("target length N (tokens)")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))  # below: the bars fill the panel
+    axes[0][0].set_ylabel("corrected - naive efficacy (points)")
     return fig
 
 

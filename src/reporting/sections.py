@@ -6,7 +6,8 @@ from src.evaluation.paired import paired_gain, read_records
 from src.factworld.families import FAMILY_ORDER
 from src.tracing import KINDS, models_figure, peak
 
-from .figures import REACH_GROUPS, REVEAL_LINES, length_figure, reach_figure, reveal_figure, sweep_figure
+from .figures import (REACH_GROUPS, REVEAL_LINES, gain_figure, length_figure, reach_figure, reveal_figure,
+                      sweep_figure)
 from .markdown import Section, image, pct, table
 from .study import MEASURES, FitRun, ReachRun, RevealRun, Sweep, TraceRun, entry_label, lengths_of, mean_over_lengths
 
@@ -66,13 +67,14 @@ def paired_section(runs: list[FitRun]) -> Section:
              for naive in [naive_partner(run, runs)] if naive is not None]
     if not pairs:
         return f"{head}\n\nNo corrected run was given beside its naive run.", {}
-    rows, unread = [], []
+    rows, unread, lines = [], [], []
     for naive, run in pairs:
         try:
             gains = paired_gain(read_records(naive.folder), read_records(run.folder))
         except (FileNotFoundError, ValueError) as err:
             unread.append(f"- {run.folder} against {naive.folder}: {err}")
             continue
+        lines.append((run.family, f"{run.label} ({run.folder.parent.name})", gains))
         rows += [[str(run.folder), str(naive.folder), run.label, str(n), str(g.n), f"{100 * g.gain:+.1f}",
                   f"[{100 * g.low:+.1f}, {100 * g.high:+.1f}]", str(g.better), str(g.worse)]
                  for n, g in gains.items()]
@@ -80,10 +82,11 @@ def paired_section(runs: list[FitRun]) -> Section:
              "per edit: the mean efficacy gain in points, a 95 % bootstrap interval over the edits, and how "
              "many edits the corrected run won and lost (Dream's efficacy per edit is a mean over its decode "
              "seeds). An interval that holds 0 is a gain the edits measured do not establish.",
+             *([image("correction_gain", "the correction's gain per target length, with 95 % intervals")] if lines else []),
              table(["corrected run", "naive run", "edit", "N", "edits", "gain", "95% interval", "won", "lost"], rows)]
     if unread:
         parts.append("\n".join(["Not compared:", *unread]))
-    return "\n\n".join(parts), {}
+    return "\n\n".join(parts), ({"correction_gain": gain_figure(lines)} if lines else {})
 
 
 def trace_names(traces: list[TraceRun]) -> dict[str, TraceRun]:
