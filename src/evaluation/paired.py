@@ -72,8 +72,8 @@ def paired_gain(base: dict[str, dict], other: dict[str, dict], measure: str = "e
     return result
 
 
-def format_gains(gains: dict[int, PairedGain]) -> str:
-    lines = ["N   edits  gain (points)  95% interval    better  worse"]
+def format_gains(gains: dict[int, PairedGain], level: float = 0.95) -> str:
+    lines = [f"N   edits  gain (points)  {100 * level:g}% interval    better  worse"]
     lines += [f"{n:<3} {g.n:>5}  {100 * g.gain:>+13.1f}  [{100 * g.low:+.1f}, {100 * g.high:+.1f}]"
               f"  {g.better:>6}  {g.worse:>5}" for n, g in gains.items()]
     return "\n".join(lines)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[int, PairedGain]:
         gains = paired_gain(read_records(args.base), read_records(args.other), args.measure, args.n_boot, args.level)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"python -m src.evaluation.paired: {err}")
-    print(f"{args.measure}: {args.other} against {args.base}, per target length\n{format_gains(gains)}")
+    print(f"{args.measure}: {args.other} against {args.base}, per target length\n{format_gains(gains, args.level)}")
     if args.out:
         Path(args.out).write_text(json.dumps({str(n): asdict(g) for n, g in gains.items()}, indent=2))
     return gains
