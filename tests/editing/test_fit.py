@@ -88,9 +88,17 @@ def test_batch_of_one_equals_batch_of_sixteen(tiny_cache, tmp_path):
     assert len(records(tmp_path / "large")) == 16
 
 
-def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path):
+# Dream sampling at temperature 1 draws its reveal order and tokens: each prompt's own seeded
+# generator makes the edits that a rank gets decode as they do in one process.
+DDP_CASES = [("llama", (), "llada_corrected.yaml"),
+             ("dream", ("--model.init_args.decoder", '{"temperature": 1.0}'), "dream_corrected.yaml")]
+
+
+@pytest.mark.parametrize("family, extra, config", DDP_CASES)
+def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path, family, extra, config):
     env = pythonpath_env()
-    base = [sys.executable, "-m", "src.fit", *fit_args(tmp_path, "{}", "llama", "--data.batch_size", "2")]
+    base = [sys.executable, "-m", "src.fit", *fit_args(tmp_path, "{}", family, "--data.batch_size", "2", *extra,
+                                                      config=config)]
     for name, devices in (("one", "1"), ("two", "2")):
         cmd = [a.replace("{}", name) for a in base] + [
             "--trainer.devices", devices, "--trainer.strategy", "ddp" if devices == "2" else "auto"]
@@ -101,6 +109,7 @@ def test_two_process_ddp_matches_one_process(tiny_cache, tmp_path):
     for cid in one:
         assert one[cid]["loss_trace"] == pytest.approx(two[cid]["loss_trace"], rel=1e-4, abs=1e-4)
         assert one[cid]["efficacy"] == two[cid]["efficacy"]
+        assert one[cid]["generated"] == two[cid]["generated"]
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["ok"] == 6
 
