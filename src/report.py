@@ -2,9 +2,9 @@
 
 Each folder given is recognised as a fit run, a trace output, a layer sweep, a reveal-context or
 an update-reach measurement (src/reporting/study.py); one markdown file is written with its PNG
-figures beside it: edits against target length, the correction's gain edit by edit, tracing heatmaps of all traced models, layer sweeps,
-decoder robustness, where edits act, where the written update reaches, whether the MDMs read revealed
-object tokens, and published numbers beside ours. Folders that are missing or not recognised are named (on stderr and in the
+figures beside it: edits against target length, the correction's gain edit by edit, tracing
+heatmaps of all traced models, layer sweeps, decoder robustness, where edits act, where the written
+update reaches, whether the MDMs read revealed object tokens, and published numbers beside ours. Folders that are missing or not recognised are named (on stderr and in the
 report's inputs) and left out; the report stops only when no folder given can be read.
 """
 from __future__ import annotations

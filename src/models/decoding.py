@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal, Union
 
 import torch
@@ -80,31 +80,37 @@ def _generated_logits(adapter: "ModelAdapter", ids: torch.Tensor, mask: torch.Te
     return logits.index_fill(-1, torch.tensor([mask_token_id], device=logits.device), float("-inf"))
 
 
+def _per_row(generator: Generators, batch: int, rows: torch.Tensor | None) -> list[tuple[torch.Generator, bool]] | None:
+    """None for one generator (or none) for the batch; else each row's generator and whether the
+    row draws this step (``rows`` [B] bool, all when None)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return None
+    if len(generator) != batch:
+        raise ValueError(f"{len(generator)} per-row generators for a batch of {batch} rows")
+    return list(zip(generator, [True] * batch if rows is None else rows.tolist()))
+
+
 def _rand(shape: torch.Size, generator: Generators, device: torch.device,
           dtype: torch.dtype = torch.float32, rows: torch.Tensor | None = None) -> torch.Tensor:
     """Uniform draws of ``shape``; with one generator per row, row b's from generator b, and
     only for the ``rows`` [B] (bool) that use them this step (zeros elsewhere), so that what a
     row draws never depends on what the other rows of its batch do."""
-    if generator is None or isinstance(generator, torch.Generator):
+    per_row = _per_row(generator, shape[0], rows)
+    if per_row is None:
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)
-    if len(generator) != shape[0]:
-        raise ValueError(f"{len(generator)} per-row generators for a batch of {shape[0]} rows")
-    active = [True] * shape[0] if rows is None else rows.tolist()
     return torch.stack([torch.rand(shape[1:], generator=g, dtype=dtype) if on else torch.zeros(shape[1:], dtype=dtype)
-                        for g, on in zip(generator, active)]).to(device)
+                        for g, on in per_row]).to(device)
 
 
 def _multinomial(probs: torch.Tensor, generator: Generators, rows: torch.Tensor | None = None) -> torch.Tensor:
     """One token per position drawn from ``probs`` [B, L, V]; per-row generators and ``rows``
     as ``_rand`` (an inactive row gets its argmax, unused by the caller)."""
-    if generator is None or isinstance(generator, torch.Generator):
+    per_row = _per_row(generator, probs.shape[0], rows)
+    if per_row is None:
         flat = probs.reshape(-1, probs.shape[-1])
         return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
-    if len(generator) != probs.shape[0]:
-        raise ValueError(f"{len(generator)} per-row generators for a batch of {probs.shape[0]} rows")
-    active = [True] * probs.shape[0] if rows is None else rows.tolist()
     return torch.stack([torch.multinomial(p.cpu(), 1, generator=g).squeeze(-1) if on else p.argmax(dim=-1).cpu()
-                        for p, g, on in zip(probs, generator, active)]).to(probs.device)
+                        for p, (g, on) in zip(probs, per_row)]).to(probs.device)
 
 
 def _gumbel(shape: torch.Size, generator: Generators, device: torch.device,
