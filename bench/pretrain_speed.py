@@ -4,11 +4,13 @@
     python -m bench.pretrain_speed --config tiny.yaml --batches 5 --modes fp32 bf16
 
 Each mode trains a fresh model (the spec's shape, seeded alike) on the same batches of the spec's
-pretraining text with the family's objective: ``fp32`` (what ``src.factworld.train`` runs),
+pretraining text with the family's objective and the spec's optimizer: ``fp32`` (what ``src.factworld.train`` runs),
 ``bf16`` (CPU autocast to bfloat16), ``compile`` (``torch.compile`` of the network, dynamic
 shapes; its compile time is excluded by warm-up batches), ``ddp`` (fp32 in two gloo processes
 with half the threads each, each on half of every batch, gradients averaged as DDP averages
-them: whether two one-thread processes use two cores better than one two-thread process).
+them: whether two one-thread processes use two cores better than one two-thread process),
+``adamw`` and ``muon`` (fp32 with that optimizer instead of the spec's: what Muon's
+orthogonalisation adds to a step).
 The table gives seconds per epoch (scaled from ``--batches``) and each mode's ratio to fp32,
 with the last loss as a sanity check.
 """
@@ -26,19 +28,22 @@ from src.factworld.build import ensure_world, training_budget
 from src.factworld.data import FactDataModule
 from src.factworld.families import new_model
 from src.factworld.objectives import objective_for
+from src.factworld.optim import OPTIMIZERS, pretrain_optimizer
 from src.factworld.spec import load_spec
 from src.factworld.text import training_samples
 
-MODES = ("fp32", "bf16", "compile", "ddp")
+MODES = ("fp32", "bf16", "compile", "ddp", "adamw", "muon")
 WARMUP = 3
 
 
-def fresh(family: str, spec, tokenizer):
-    """A new model of the spec's shape (seeded alike in every mode), its objective and optimiser."""
+def fresh(family: str, spec, tokenizer, optimizer: str | None = None):
+    """A new model of the spec's shape (seeded alike in every mode), its objective and optimiser
+    (the spec's, or ``optimizer``)."""
     torch.manual_seed(spec.seed)
     adapter = new_model(family, tokenizer, spec.hidden_size, spec.num_layers, spec.num_heads, spec.mlp_size)
     objective = objective_for(adapter, training_budget(spec, family)[1], spec.lr)
-    return adapter, objective, torch.optim.AdamW(adapter.parameters(), lr=spec.lr)
+    opt = pretrain_optimizer(adapter, optimizer or spec.optimizer, spec.lr, objective.weight_decay, spec.muon_lr)
+    return adapter, objective, opt
 
 
 def timed(step, batches: list) -> tuple[float, float]:
@@ -54,7 +59,7 @@ def timed(step, batches: list) -> tuple[float, float]:
 def seconds_per_batch(family: str, mode: str, spec, tokenizer, batches: list) -> tuple[float, float]:
     if mode == "ddp":
         return ddp_seconds_per_batch(family, spec, tokenizer, batches)
-    adapter, objective, optimizer = fresh(family, spec, tokenizer)
+    adapter, objective, optimizer = fresh(family, spec, tokenizer, mode if mode in OPTIMIZERS else None)
     if mode == "compile":
         adapter.network = torch.compile(adapter.network, dynamic=True)
 

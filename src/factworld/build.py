@@ -204,7 +204,8 @@ def _train_family(spec: FactWorldSpec, assets: FactWorldAssets, family: str,
     seconds = train_model(adapter, samples, tokenizer, epochs, spec.lr, spec.batch_size, spec.eos_prob,
                           spec.seed, assets.root / "logs", family, loss_on, grad_clip=spec.grad_clip,
                           tie_copies=spec.mdm_tie_copies and family not in ARM_FAMILIES,
-                          mdm_options={"weighting": spec.mdm_weighting, "full_mask_prob": spec.mdm_full_mask_prob})
+                          mdm_options={"weighting": spec.mdm_weighting, "full_mask_prob": spec.mdm_full_mask_prob},
+                          optim_options={"optimizer": spec.optimizer, "muon_lr": spec.muon_lr})
     _publish(lambda tmp: _save(adapter, tokenizer, tmp), assets.root / family)
     with _locked(assets.root / ".timings.lock"):  # other families' jobs write it too
         _merge_json(assets.root / "timings.json", {family: {"train_seconds": round(seconds, 1)}})

@@ -7,25 +7,32 @@ import torch.nn.functional as F
 
 from src.models.base import ModelAdapter
 
+from .optim import check_optimizer, pretrain_optimizer
+
 LOSS_ON = ("object", "sequence")
 MDM_WEIGHTINGS = ("elbo", "mean")
 
 
 class PretrainObjective(L.LightningModule):
-    """AdamW with linear warm-up and cosine decay (to 5% of ``lr``); subclasses define the loss.
+    """AdamW (or Muon with AdamW, ``optim.pretrain_optimizer``) with linear warm-up and cosine
+    decay (to 5% of the peak); subclasses define the loss.
 
     Args: ``adapter`` the model trained in place; ``loss_on`` "object" or "sequence" (which
-    tokens the loss covers, ``loss_span``); ``lr`` the peak learning rate; ``weight_decay``
-    AdamW's; ``warmup_steps`` optimiser steps of linear warm-up.
+    tokens the loss covers, ``loss_span``); ``lr`` AdamW's peak learning rate; ``weight_decay``
+    the optimizer's; ``warmup_steps`` optimiser steps of linear warm-up; ``optimizer`` "adamw"
+    or "muon"; ``muon_lr`` Muon's peak learning rate.
     """
 
     def __init__(self, adapter: ModelAdapter, loss_on: str = "object", lr: float = 7e-4,
-                 weight_decay: float = 0.01, warmup_steps: int = 50):
+                 weight_decay: float = 0.01, warmup_steps: int = 50, optimizer: str = "adamw",
+                 muon_lr: float = 0.02):
         super().__init__()
         if loss_on not in LOSS_ON:
             raise ValueError(f"loss_on={loss_on!r}: choose one of {LOSS_ON}")
         self.adapter, self.loss_on = adapter, loss_on
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.optimizer, self.muon_lr = optimizer, muon_lr
+        check_optimizer(optimizer)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -36,8 +43,7 @@ class PretrainObjective(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.adapter.parameters(), lr=self.lr, weight_decay=self.weight_decay,
-                                betas=(0.9, 0.98))
+        opt = pretrain_optimizer(self.adapter, self.optimizer, self.lr, self.weight_decay, self.muon_lr)
         total = max(self.trainer.estimated_stepping_batches, self.warmup_steps + 1)
 
         def schedule(step: int) -> float:
@@ -120,9 +126,10 @@ class MDMObjective(PretrainObjective):
 
 
 def objective_for(adapter: ModelAdapter, loss_on: str = "object", lr: float = 7e-4,
-                  mdm_options: dict | None = None) -> PretrainObjective:
+                  mdm_options: dict | None = None, optim_options: dict | None = None) -> PretrainObjective:
     """The family's pretraining objective: next-token for ARMs, masked diffusion for MDMs
-    (with ``mdm_options``, ``MDMObjective``'s ``weighting`` and ``full_mask_prob``)."""
+    (with ``mdm_options``, ``MDMObjective``'s ``weighting`` and ``full_mask_prob``);
+    ``optim_options`` are ``PretrainObjective``'s ``optimizer`` and ``muon_lr``."""
     if adapter.kind == "arm":
-        return ARMObjective(adapter, loss_on=loss_on, lr=lr)
-    return MDMObjective(adapter, loss_on=loss_on, lr=lr, **(mdm_options or {}))
+        return ARMObjective(adapter, loss_on=loss_on, lr=lr, **(optim_options or {}))
+    return MDMObjective(adapter, loss_on=loss_on, lr=lr, **(mdm_options or {}), **(optim_options or {}))

@@ -19,7 +19,7 @@ DEFAULT_CONFIG = "factworld.yaml"
 WORLD_HASHED_WHEN_CHANGED = {"name_words": 2}
 HASHED_WHEN_CHANGED = {"arm_loss": "object", "mdm_loss": "object", "text": "sentences", "biographies": 8,
                        "dream_epochs": None, "grad_clip": None, "mdm_tie_copies": False,
-                       "mdm_weighting": "elbo", "mdm_full_mask_prob": 0.0}
+                       "mdm_weighting": "elbo", "mdm_full_mask_prob": 0.0, "optimizer": "adamw", "muon_lr": 0.02}
 
 
 @dataclass
@@ -48,6 +48,11 @@ class FactWorldSpec:
     already holds the facts, so it may need fewer than llada from scratch."""
     lr: float = 7e-4
     """Peak AdamW learning rate (linear warm-up, cosine decay); MDMs learnt slower at 3e-3."""
+    optimizer: Literal["adamw", "muon"] = "adamw"
+    """AdamW on every weight, or Muon on the transformer blocks' matrices with AdamW (``lr``) on
+    the embeddings, head and norms: llada then recalls its facts in 20 epochs instead of 35-45."""
+    muon_lr: float = 0.02
+    """Muon's peak learning rate (with ``optimizer: muon``; same schedule as ``lr``)."""
     grad_clip: float | None = None
     """Clip each step's gradient to this global norm (None: no clipping)."""
     batch_size: int = 128

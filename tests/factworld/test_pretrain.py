@@ -186,27 +186,29 @@ def test_cached_families_load_while_another_build_holds_the_lock(tiny_cache):
     assert loaded_while_locked and found[0].model_paths["llama"] == tiny_cache.model_paths["llama"]
 
 
-def test_dream_epochs_grad_clip_and_mdm_masking_options_reach_training(tiny_cache, monkeypatch, tmp_path):
+def test_dream_epochs_grad_clip_mdm_masking_and_optimizer_options_reach_training(tiny_cache, monkeypatch,
+                                                                                   tmp_path):
     from dataclasses import replace
 
     spec = replace(load_spec("tiny"), dream_epochs=3, grad_clip=1.0, mdm_tie_copies=True, mdm_weighting="mean",
-                   mdm_full_mask_prob=0.5)
+                   mdm_full_mask_prob=0.5, optimizer="muon", muon_lr=0.03)
     assert spec.spec_hash() != load_spec("tiny").spec_hash()
     assert replace(spec, dream_epochs=None, grad_clip=None, mdm_tie_copies=False, mdm_weighting="elbo",
-                   mdm_full_mask_prob=0.0).spec_hash() == load_spec("tiny").spec_hash()
+                   mdm_full_mask_prob=0.0, optimizer="adamw", muon_lr=0.02).spec_hash() == load_spec("tiny").spec_hash()
     monkeypatch.setenv("MDM_EDIT_CACHE", str(tmp_path))
     assets = build.ensure_world(spec)
     # qwen comes from the tiny cache, so only llada and dream train here.
     (assets.root / "qwen").symlink_to(tiny_cache.model_paths["qwen"])
     assets.model_paths["qwen"] = assets.root / "qwen"
-    epochs, clips, ties, options = {}, set(), {}, {}
+    epochs, clips, ties, options, optims = {}, set(), {}, {}, {}
 
     def record(adapter, samples, tokenizer, n_epochs, lr, batch_size, eos_prob, seed, log_dir, name, loss_on,
-               grad_clip, tie_copies, mdm_options):
+               grad_clip, tie_copies, mdm_options, optim_options):
         epochs[name] = n_epochs
         clips.add(grad_clip)
         ties[name] = tie_copies
         options[name] = mdm_options
+        optims[name] = optim_options
         return 0.0
 
     monkeypatch.setattr(build, "train_model", record)
@@ -214,6 +216,7 @@ def test_dream_epochs_grad_clip_and_mdm_masking_options_reach_training(tiny_cach
     assert epochs == {"llada": spec.mdm_epochs, "dream": 3} and clips == {1.0}
     assert ties == {"llada": True, "dream": True}
     assert options["llada"] == options["dream"] == {"weighting": "mean", "full_mask_prob": 0.5}
+    assert optims["llada"] == optims["dream"] == {"optimizer": "muon", "muon_lr": 0.03}
 
 
 def test_parallel_training_builds_the_models_serial_training_builds(tiny_cache, monkeypatch, tmp_path):
