@@ -60,7 +60,8 @@ def format_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict]:
+def build_parser():
+    """The command line: the spec's fields, the config file and the run's own options."""
     parser = spec_parser(prog="python -m src.pretrain", description=__doc__.split("\n")[0])
     parser.add_argument("--config", action=ActionConfigFile, help="A config file or a bare config name.")
     parser.add_argument("--families", type=Optional[list[Family]], default=None,
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser.add_argument("--recall_batch_size", type=int, default=256, help="Prompts decoded together.")
     parser.add_argument("--kamel", type=Optional[KamelWorldConfig], default=None,
                         help="Build the world from these KAMEL relations instead of generating one (kamel.yaml).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    parser = build_parser()
     cfg = parser.parse_args(resolve_argv(sys.argv[1:] if argv is None else argv, "pretrain"))
     spec = spec_from(parser, cfg)
     families = [f for f in FAMILY_ORDER if f in (cfg.families or FAMILY_ORDER)]

@@ -4,6 +4,7 @@ Uses the session's ``tiny_cache`` (tests/conftest.py): the tiny config's four mo
 in seconds into a temporary MDM_EDIT_CACHE.
 """
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -230,3 +231,22 @@ def test_parallel_training_builds_the_models_serial_training_builds(tiny_cache, 
         assert parallel.keys() == serial.keys()
         for name in serial:
             torch.testing.assert_close(parallel[name], serial[name], rtol=1e-3, atol=1e-4, msg=f"{family} {name}")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[2] / "configs" / "pretrain").glob("*.yaml")))
+def test_every_pretraining_config_parses_as_src_pretrain_reads_it(name):
+    from src.config_path import resolve_config
+    from src.factworld.spec import spec_from
+    from src.pretrain import build_parser
+
+    parser = build_parser()
+    cfg = parser.parse_args(["--config", str(resolve_config(name, "pretrain"))])
+    assert spec_from(parser, cfg).spec_hash()
+
+
+def test_the_muon_world_is_the_default_world_with_muon_and_fewer_epochs():
+    from dataclasses import asdict
+
+    default, muon = asdict(load_spec("factworld.yaml")), asdict(load_spec("factworld_muon.yaml"))
+    changed = {k: (default[k], muon[k]) for k in default if default[k] != muon[k]}
+    assert changed == {"optimizer": ("adamw", "muon"), "arm_epochs": (20, 15), "mdm_epochs": (45, 20)}
