@@ -13,6 +13,11 @@ from src.fit import main
 pytestmark = pytest.mark.slow
 
 
+# Findings measured on the AdamW world (the default before Muon) keep its models and ROME's step size.
+ADAMW = "factworld_adamw.yaml"
+ADAMW_EDIT = ("--model.init_args.lr", "0.5", "--model.init_args.layers", "[0]")
+
+
 def efficacy(tmp_path, config: str, per_length: int = 25, *options: str) -> dict[str, float]:
     name = config.removesuffix(".yaml")
     main(["--config", config, "--data.per_length", str(per_length), "--trainer.enable_progress_bar", "false",
@@ -35,10 +40,12 @@ def test_an_edit_prompt_ending_in_a_shared_token_holds_the_arm_control(tmp_path)
     # 100 / 96 / 95 / 95 % (100 edits per length), against 99 / 96 / 94 / 90 with the first template.
     from src.evaluation.update_reach import main as update_reach
 
-    share = {k: update_reach(["--model", "factworld:qwen", "--layers", "0", "--edit_template", str(k),
+    share = {k: update_reach(["--model", f"factworld:qwen@{ADAMW}", "--layers", "0", "--edit_template", str(k),
                               "--out_dir", str(tmp_path / f"reach{k}")])["layers"]["0"]["last"]["mean"] for k in (0, 1)}
     assert share[1] < 0.7 * share[0]
-    result = efficacy(tmp_path, "qwen_rome.yaml", 100, "--data.source_options", "{edit_template: 1}")
+    result = efficacy(tmp_path, "qwen_rome.yaml", 100, "--data.source_options", "{edit_template: 1}",
+                      "--model.init_args.model_path", f"factworld:qwen@{ADAMW}", *ADAMW_EDIT,
+                      "--model.init_args.clamp_norm_factor", "2")
     assert all(value >= 0.93 for value in result.values())
 
 
@@ -83,7 +90,7 @@ def test_tagged_world_edit_works_at_the_subject_only(tmp_path):
     # subject's last token only: measured 100 / 96 / 84 / 88 % with 25 edits per length.
     main(["--config", "llama_rome.yaml", "--model.init_args.model_path", "factworld:llama@tag6.yaml",
           "--model.init_args.through_update", "false", "--model.init_args.edit_sites", "true",
-          "--model.init_args.layers", "[0]", "--data.per_length", "25", "--trainer.enable_progress_bar", "false",
+          *ADAMW_EDIT, "--data.per_length", "25", "--trainer.enable_progress_bar", "false",
           # ROME's clamp and early stop, as measured (the shipped config has 2 and 0.01).
           "--model.init_args.clamp_norm_factor", "4", "--model.init_args.early_stop_loss", "0.05",
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.logger.init_args.name", "tag6"])
@@ -100,10 +107,11 @@ def test_the_written_update_fails_where_it_reaches_the_last_token(tmp_path):
     # 49 / 34 / 44 %, while the update at the subject only scores 88-100 % in all six.
     from src.evaluation.update_reach import main as update_reach
 
-    reach = update_reach(["--model", "factworld:llama", "--layers", "0", "--out_dir", str(tmp_path / "reach")])
+    reach = update_reach(["--model", f"factworld:llama@{ADAMW}", "--layers", "0", "--out_dir", str(tmp_path / "reach")])
     share = {rel: row["last"]["mean"] for rel, row in reach["by_relation"]["0"].items()}
     # ROME's own clamp and early stop, as measured (the shipped config has 2 and 0.01).
-    main(["--config", "llama_rome.yaml", "--model.init_args.clamp_norm_factor", "4",
+    main(["--config", "llama_rome.yaml", "--model.init_args.model_path", f"factworld:llama@{ADAMW}", *ADAMW_EDIT,
+          "--model.init_args.clamp_norm_factor", "4",
           "--model.init_args.early_stop_loss", "0.05", "--data.per_length", "50",
           "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", str(tmp_path),
           "--trainer.logger.init_args.name", "rome"])

@@ -244,9 +244,9 @@ def test_every_pretraining_config_parses_as_src_pretrain_reads_it(name):
     assert spec_from(parser, cfg).spec_hash()
 
 
-def test_the_muon_world_is_the_default_world_with_muon_and_fewer_epochs():
+def test_the_default_world_is_the_adamw_world_trained_with_muon_in_fewer_epochs():
     from dataclasses import asdict
 
-    default, muon = asdict(load_spec("factworld.yaml")), asdict(load_spec("factworld_muon.yaml"))
-    changed = {k: (default[k], muon[k]) for k in default if default[k] != muon[k]}
+    adamw, default = asdict(load_spec("factworld_adamw.yaml")), asdict(load_spec("factworld.yaml"))
+    changed = {k: (adamw[k], default[k]) for k in adamw if adamw[k] != default[k]}
     assert changed == {"optimizer": ("adamw", "muon"), "arm_epochs": (20, 15), "mdm_epochs": (45, 20)}
