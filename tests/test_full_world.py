@@ -18,20 +18,34 @@ ADAMW = "factworld_adamw.yaml"
 ADAMW_EDIT = ("--model.init_args.lr", "0.5", "--model.init_args.layers", "[0]")
 
 
-def efficacy(tmp_path, config: str, per_length: int = 25, *options: str) -> dict[str, float]:
+def summary(tmp_path, config: str, per_length: int = 25, *options: str) -> dict:
     name = config.removesuffix(".yaml")
     main(["--config", config, "--data.per_length", str(per_length), "--trainer.enable_progress_bar", "false",
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.logger.init_args.name", name, *options])
-    return json.loads((tmp_path / name / "summary.json").read_text())["per_length"]["efficacy"]
+    return json.loads((tmp_path / name / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("config, floor", [("llama_rome.yaml", 0.7), ("qwen_rome.yaml", 0.85)])
-def test_arm_control_as_published_with_the_chosen_clamp(tmp_path, config, floor):
-    # Classic ROME (through_update false) with the shipped clamp 2 and early stop 0.01, 100 edits per
-    # length: llama 98 / 92 / 79 / 80 %, qwen 99 / 96 / 94 / 90 % (ROME's clamp 4: 79-87 % at N = 1,
-    # 49-65 % after).
-    result = efficacy(tmp_path, config, 50)
-    assert result["1"] >= 0.9 and all(value >= floor for value in result.values())
+def efficacy(tmp_path, config: str, per_length: int = 25, *options: str) -> dict[str, float]:
+    return summary(tmp_path, config, per_length, *options)["per_length"]["efficacy"]
+
+
+@pytest.mark.parametrize("config", ["llama_rome.yaml", "qwen_rome.yaml"])
+def test_arm_control_as_published_with_the_chosen_clamp(tmp_path, config):
+    # Classic ROME (through_update false) at layer 0 with the shipped clamp 1.5, 50 edits per length:
+    # llama 100 / 92 / 96 / 100 %, qwen 100 / 98 / 94 / 92 %; the update at the subject only 98-100 %.
+    result = summary(tmp_path, config, 50)
+    assert result["per_length"]["efficacy"]["1"] >= 0.95
+    assert all(value >= 0.88 for value in result["per_length"]["efficacy"].values())
+    assert all(value >= 0.9 for value in result["per_site"]["subject_only"].values())
+    assert all(value >= 0.9 for value in result["per_length"]["specificity"].values())
+
+
+@pytest.mark.parametrize("config", ["llama_rome.yaml", "qwen_rome.yaml"])
+def test_an_update_blind_to_the_prompt_holds_the_arm_control_at_every_length(tmp_path, config):
+    # keep_context (the written update adds nothing at the prompt's other positions), 100 edits per
+    # length: llama 100 / 98 / 100 / 99 %, qwen 100 / 99 / 99 / 99 % (as published: 94 / 96 / 96 and 96 / 90 / 93).
+    result = efficacy(tmp_path, config, 100, "--model.init_args.keep_context", "true")
+    assert all(value >= 0.95 for value in result.values())
 
 
 def test_an_edit_prompt_ending_in_a_shared_token_holds_the_arm_control(tmp_path):
