@@ -1,5 +1,6 @@
-"""The shipped configs on the default fact world (slow: trains the four models on a fresh cache,
-about 100 minutes of one core, then a few minutes with the models cached). CI runs the tiny-world versions
+"""The shipped configs on the default fact world, and findings on the AdamW world and the world
+variants (slow: on a fresh cache it trains the default's four models, 48 minutes of one core, and
+the AdamW world's, about 105; then about 20 minutes on 2 cores with the models cached). CI runs the tiny-world versions
 in tests/editing.
 
     python -m pytest -q -m slow
@@ -63,32 +64,34 @@ def test_an_edit_prompt_ending_in_a_shared_token_holds_the_arm_control(tmp_path)
     assert all(value >= 0.93 for value in result.values())
 
 
-def test_corrected_llada_edit_holds_at_every_length(tmp_path):
-    # Measured with 100 edits per length: 99 / 93 / 91 / 95 % (the goal: >= 0.90 at every N).
-    assert all(value >= 0.85 for value in efficacy(tmp_path, "llada_corrected.yaml", 50).values())
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_corrected_edit_holds_at_every_length(tmp_path, family):
+    # Measured with 100 edits per length: llada 97 / 91 / 95 / 95 %, dream 100 / 99 / 98 / 97 % (the
+    # goal: >= 0.90 at every N).
+    assert all(value >= 0.9 for value in efficacy(tmp_path, f"{family}_corrected.yaml", 100).values())
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen", "llada", "dream"])
 def test_default_world_stores_facts_at_the_subject(tmp_path, family):
-    # Measured with 50 facts: MLP effect at the last subject token 0.20 / 0.16 / 0.16 / 0.40 at layer 1
-    # (the first default world, sentences.yaml: <= 0.05 in every family).
-    assert max(mlp_effect_at_subject(tmp_path, "factworld.yaml", family)[:3]) >= 0.12
+    # The shipped trace (50 facts): MLP effect at the last subject token 0.256 / 0.258 / 0.183 / 0.345 at
+    # layer 1 (the AdamW world: 0.20 / 0.16 / 0.15 / 0.41; the first default world, sentences.yaml: <= 0.05).
+    assert max(mlp_effect_at_subject(tmp_path, "factworld.yaml", family, n_facts=50)[:3]) >= 0.15
 
 
 @pytest.mark.parametrize("family", ["llada", "dream"])
 def test_correction_beats_naive_on_multi_token_edits(tmp_path, family):
-    # Measured with 100 edits per length, N = 2 / 3 / 4: llada naive 80 / 91 / 93, corrected
-    # 93 / 91 / 95; dream (the mean of three seeded decodes) naive 76 / 85 / 88, corrected 82 / 87 / 91.
+    # Measured with 100 edits per length, N = 2 / 3 / 4: llada naive 81 / 87 / 91, corrected
+    # 91 / 95 / 95; dream (the mean of three seeded decodes) naive 96 / 96 / 97, corrected 99 / 98 / 97.
     naive = efficacy(tmp_path, f"{family}_naive.yaml", 100)
     corrected = efficacy(tmp_path, f"{family}_corrected.yaml", 100)
     longer = [n for n in naive if int(n) >= 2]
     assert sum(corrected[n] for n in longer) > sum(naive[n] for n in longer)
 
 
-def mlp_effect_at_subject(tmp_path, world: str, family: str = "llama") -> list[float]:
+def mlp_effect_at_subject(tmp_path, world: str, family: str = "llama", n_facts: int = 30) -> list[float]:
     from src.trace import TraceConfig, main as trace
 
-    summary = trace(TraceConfig(model_path=f"factworld:{family}@{world}", n_facts=30, window=2,
+    summary = trace(TraceConfig(model_path=f"factworld:{family}@{world}", n_facts=n_facts, window=2,
                                 out_dir=str(tmp_path / world / family)))
     return summary["effect"]["mlp"]["last subject token"]
 
