@@ -26,7 +26,7 @@ def test_rerun_with_changed_options_is_refused_naming_them(tiny_cache, tmp_path)
     folder = tmp_path / "run"
     before = {name: (folder / name).read_text() for name in ("config.yaml", "edits.jsonl", "summary.json")}
     with pytest.raises(ValueError, match=r"holds edits made with other options: --data.steps 4 \(now 5\); "
-                                         r"--model.init_args.lr 0.5 \(now 0.01\)\. Rerun with those"):
+                                         r"--model.init_args.lr 10.0 \(now 0.01\)\. Rerun with those"):
         main(fit_args(tmp_path, "run", "llama", "--model.init_args.lr", "0.01", "--data.steps", "5"))
     assert {name: (folder / name).read_text() for name in before} == before
 
