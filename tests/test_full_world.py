@@ -108,7 +108,7 @@ def test_tagged_world_edit_works_at_the_subject_only(tmp_path):
     main(["--config", "llama_rome.yaml", "--model.init_args.model_path", "factworld:llama@tag6.yaml",
           "--model.init_args.through_update", "false", "--model.init_args.edit_sites", "true",
           *ADAMW_EDIT, "--data.per_length", "25", "--trainer.enable_progress_bar", "false",
-          # ROME's clamp and early stop, as measured (the shipped config has 2 and 0.01).
+          # ROME's clamp and early stop, as measured (the shipped configs have 1.5 and 0.01).
           "--model.init_args.clamp_norm_factor", "4", "--model.init_args.early_stop_loss", "0.05",
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.logger.init_args.name", "tag6"])
     summary = json.loads((tmp_path / "tag6" / "summary.json").read_text())
@@ -126,7 +126,7 @@ def test_the_written_update_fails_where_it_reaches_the_last_token(tmp_path):
 
     reach = update_reach(["--model", f"factworld:llama@{ADAMW}", "--layers", "0", "--out_dir", str(tmp_path / "reach")])
     share = {rel: row["last"]["mean"] for rel, row in reach["by_relation"]["0"].items()}
-    # ROME's own clamp and early stop, as measured (the shipped config has 2 and 0.01).
+    # ROME's own clamp and early stop, as measured (the shipped configs have 1.5 and 0.01).
     main(["--config", "llama_rome.yaml", "--model.init_args.model_path", f"factworld:llama@{ADAMW}", *ADAMW_EDIT,
           "--model.init_args.clamp_norm_factor", "4",
           "--model.init_args.early_stop_loss", "0.05", "--data.per_length", "50",
