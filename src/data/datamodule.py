@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, IterableDataset
 
 from src.data.corpus import load_texts
+from src.data.grouping import edit_groups
 from src.data.requests import EditRequest, InvalidRequest
 from src.data.schedules import ScheduleName, revealed_masks
 from src.editing.cases import EditCase, build_case
@@ -75,7 +76,8 @@ class EditDataModule(L.LightningDataModule):
                  batch_size: int = 16, steps: int = 25, schedule: ScheduleName = "none",
                  samples_per_step: int = 1, n_prefixes: int = 0, prefix_words: int = 5,
                  max_target_tokens: int = 16, corpus: str = "factworld", seed: int = 0,
-                 source_options: dict[str, Any] | None = None, known_only: bool = False):
+                 source_options: dict[str, Any] | None = None, known_only: bool = False,
+                 distinct_subject_tokens: bool = False):
         """
         Args:
             source: ``factworld`` (the world the model was trained on), ``counterfact``,
@@ -86,6 +88,9 @@ class EditDataModule(L.LightningDataModule):
             limit: at most this many requests in all.
             n_neighbors: other subjects of the relation measured for specificity.
             batch_size: independent edits optimised together in one forward pass.
+            distinct_subject_tokens: no two edits whose subjects end in the same token in one batch
+                (``grouping.edit_groups``): their keys are nearly one, which MEMIT's joint update
+                cannot send to two values.
             steps: optimisation steps per edit.
             schedule: MDM masking schedule: none (naive), study, uniform or sampler (corrected).
             samples_per_step: intermediate states sampled per edit and step.
@@ -129,6 +134,10 @@ class EditDataModule(L.LightningDataModule):
         if hp.batch_size > module.max_batch:
             raise ValueError(f"--data.batch_size {hp.batch_size} exceeds --model.init_args.max_batch "
                              f"{module.max_batch} (the edit rows the method holds): lower the one or raise the other")
+        if getattr(module.hparams, "joint", False) and not hp.distinct_subject_tokens and hp.batch_size > 1:
+            rank_zero_warn(f"joint MEMIT with --data.batch_size {hp.batch_size} and --data.distinct_subject_tokens "
+                           "false: edits of subjects that end in the same token share one key in a batch, "
+                           "and the joint update gives them up; set it true")
         if hp.schedule != "none" and module.adapter.kind != "mdm":
             rank_zero_warn(f"--data.schedule {hp.schedule} is ignored: {module.hparams.model_path} is a "
                            f"{module.adapter.family} checkpoint (autoregressive, teacher-forced), which has no "
@@ -237,7 +246,7 @@ class EditDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         todo = [c for c in self.cases if c.request.case_id not in self.skip_ids]
         size = self.hparams.batch_size
-        groups = [todo[i:i + size] for i in range(0, len(todo), size)]
+        groups = edit_groups(todo, size, self.hparams.distinct_subject_tokens)
         rank, world = self.trainer.global_rank, self.trainer.world_size
         mine = list(range(rank, len(groups), world))
         # Every rank runs the same number of steps; edits are never repeated (no padding with edits).
