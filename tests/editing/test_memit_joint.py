@@ -60,7 +60,7 @@ def test_joint_fit_writes_every_edit(tiny_cache, tmp_path):
     main(memit_args(tmp_path, "joint"))
     recs = [json.loads(line) for line in (tmp_path / "joint" / "edits.jsonl").read_text().splitlines()]
     assert len(recs) == 6 and all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs]
-    assert all(r["layers"] == [0, 1] for r in recs)
+    assert all(r["layers"] == [0] for r in recs)
 
 
 def test_joint_without_lambda_is_a_config_error(tiny_cache, tmp_path):
